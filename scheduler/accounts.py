@@ -1,0 +1,185 @@
+"""``accounts.yaml``: where posts go, with secrets only as ``${VAR}``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from scheduler.checks import problems_from
+from scheduler.errors import Problem, ProblemsError, display_path
+from scheduler.platforms import PLATFORMS, AccountSettings, Platform
+from scheduler.yamlfile import Located, load_yaml
+
+VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Unset:
+    """A ``${VAR}`` in accounts.yaml whose variable is not set."""
+
+    account: str
+    key: str
+    var: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account: its platform, its settings and which variables are unset."""
+
+    name: str
+    platform: type[Platform]
+    settings: AccountSettings
+    line: int
+    path: str = "accounts.yaml"
+    unset: tuple[Unset, ...] = ()
+
+    def unset_problems(self, consequence: str) -> list[Problem]:
+        """Describe each unset variable at its line in accounts.yaml."""
+        return [
+            Problem(
+                self.path,
+                u.line,
+                f"{u.account}.{u.key} needs ${{{u.var}}}, which is not set in the environment or .env; {consequence}",
+                "warning",
+            )
+            for u in self.unset
+        ]
+
+    @property
+    def limit(self) -> int | None:
+        """Return the length limit of a post on this account."""
+        return self.platform.limit_for(self.settings)
+
+
+def _expand(value: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if environ.get(name):
+                return environ[name]
+            missing.append(name)
+            return ""
+
+        return VAR.sub(sub, value)
+    return value
+
+
+def load_accounts(
+    path: Path, environ: Mapping[str, str], declared: set[str] | None = None
+) -> tuple[dict[str, Account], list[Problem]]:
+    """Load every account; return the valid ones and every problem.
+
+    ``declared`` collects every name in the file, valid or not, so that a campaign
+    naming an invalid account is not told that the account does not exist.
+    """
+    declared = set() if declared is None else declared
+    if not path.exists():
+        return {}, [
+            Problem(
+                display_path(path),
+                0,
+                "accounts file not found; copy the example accounts.yaml or pass --accounts FILE",
+            )
+        ]
+    try:
+        located = load_yaml(path)
+    except ProblemsError as exc:
+        return {}, list(exc.problems)
+    if located.data is None:
+        return {}, [
+            located.problem(
+                (), "the file is empty; list accounts as NAME: {platform: ..., ...}", "warning"
+            )
+        ]
+    if not isinstance(located.data, dict):
+        return {}, [
+            located.problem(
+                (), "accounts.yaml must be a mapping of account names to their settings"
+            )
+        ]
+    accounts: dict[str, Account] = {}
+    problems: list[Problem] = []
+    for name, body in located.data.items():
+        declared.add(str(name))
+        account, found = _load_one(str(name), body, located, environ)
+        problems.extend(found)
+        if account is not None:
+            accounts[account.name] = account
+    return accounts, problems
+
+
+def _load_one(
+    name: str, body: Any, src: Located, environ: Mapping[str, str]
+) -> tuple[Account | None, list[Problem]]:
+    at = (name,)
+    if not NAME.match(name):
+        return None, [
+            src.problem(
+                at,
+                f"'{name}' is not a valid account name; use lower-case letters, digits, '-' and '_'",
+            )
+        ]
+    if not isinstance(body, dict):
+        return None, [
+            src.problem(at, f"account '{name}' must be a mapping with platform: and its settings")
+        ]
+    kind = body.get("platform")
+    platform = PLATFORMS.get(str(kind)) if kind is not None else None
+    if platform is None:
+        what = "has no platform:" if kind is None else f"has an unknown platform '{kind}'"
+        return None, [
+            src.problem(
+                (*at, "platform") if kind is not None else at,
+                f"account '{name}' {what}; platforms: {', '.join(sorted(PLATFORMS))}",
+            )
+        ]
+    problems: list[Problem] = []
+    missing: list[str] = []
+    unset: list[Unset] = []
+    values: dict[str, Any] = {}
+    for key, raw in body.items():
+        if (
+            key in platform.secret_fields
+            and raw is not None
+            and not (isinstance(raw, str) and VAR.search(raw))
+        ):
+            var = f"{name.upper().replace('-', '_')}_{str(key).upper()}"
+            problems.append(
+                src.problem(
+                    (*at, key),
+                    f"{name}.{key} is written in the file; secrets belong in the environment or .env: write {key}: ${{{var}}} and set {var} there",
+                )
+            )
+            continue
+        before = len(missing)
+        expanded = _expand(raw, environ, missing)
+        if len(missing) > before:
+            unset.extend(
+                Unset(name, str(key), var, src.line((*at, key))) for var in missing[before:]
+            )
+            if key not in platform.secret_fields:
+                continue  # leave the default (or the model reports it missing)
+        values[key] = expanded
+    try:
+        settings = platform.settings.model_validate(values)
+    except ValidationError as exc:
+        errors = problems_from(exc, src, platform.settings, at)
+        skipped = {f"'{k}'" for k in body if k not in values}
+        errors = [
+            p
+            for p in errors
+            if not any(u in p.message for u in skipped) or "missing" not in p.message
+        ]
+        if errors:
+            return None, problems + errors
+        # only keys whose variables are unset are missing: enough for validate and preview
+        settings = platform.settings.model_construct(**values)
+    return Account(name, platform, settings, src.line(at), src.path, tuple(unset)), problems

@@ -1,0 +1,163 @@
+"""The dry run: occurrences rendered exactly as they would be sent, and checked.
+
+``preview`` shows these rows; ``validate`` turns the bad ones into problems. The
+daemon renders through the same :class:`~scheduler.rendering.Renderer`, so what
+the dry run shows is what is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from scheduler.campaigns import LoadedCampaign, Post
+from scheduler.errors import Problem, RenderError
+from scheduler.planning import Occurrence, next_instant, plan_post
+from scheduler.project import Project
+from scheduler.timeutil import to_zone
+
+
+@dataclass(frozen=True)
+class Row:
+    """One occurrence on one account as the dry run shows it."""
+
+    occurrence: Occurrence
+    platform: str
+    status: str  # ok, too_long, error, paused, skipped
+    parts: tuple[str, ...] = ()
+    lengths: tuple[int, ...] = ()
+    limit: int | None = None
+    warnings: tuple[str, ...] = ()
+    problem: Problem | None = None
+
+    @property
+    def text(self) -> str:
+        """Return the whole text (a thread's parts separated by blank lines)."""
+        return "\n\n".join(self.parts)
+
+    @property
+    def length(self) -> int:
+        """Return the length of the longest part."""
+        return max(self.lengths, default=0)
+
+
+def rows(
+    project: Project,
+    start: datetime,
+    end: datetime,
+    *,
+    campaign: str | None = None,
+    account: str | None = None,
+) -> list[Row]:
+    """Plan and render every occurrence in ``[start, end)``, ordered by instant."""
+    out: list[Row] = []
+    for lc in project.campaigns:
+        if campaign is not None and lc.campaign.name != campaign:
+            continue
+        tz = lc.campaign.tz
+        lo, hi = to_zone(start, tz), to_zone(end, tz)
+        for post in lc.campaign.posts:
+            occurrences = plan_post(lc.campaign, post, lo, hi)
+            out.extend(render_rows(project, lc, post, occurrences, account))
+    out.sort(
+        key=lambda r: (
+            r.occurrence.scheduled_for,
+            r.occurrence.campaign,
+            r.occurrence.post,
+            r.occurrence.account,
+            r.occurrence.person or "",
+        )
+    )
+    return out
+
+
+def render_rows(
+    project: Project,
+    lc: LoadedCampaign,
+    post: Post,
+    occurrences: Iterable[Occurrence],
+    only_account: str | None = None,
+) -> list[Row]:
+    """Render occurrences of one post into rows."""
+    out: list[Row] = []
+    for occ in occurrences:
+        if only_account is not None and occ.account != only_account:
+            continue
+        acct = project.accounts.get(occ.account)
+        if acct is None:
+            continue  # reported when the files were loaded
+        platform = acct.platform.name
+        if occ.status == "skipped":
+            out.append(Row(occ, platform, "skipped", warnings=(occ.reason,)))
+            continue
+        try:
+            msg = project.renderer.message(lc, post, occ, acct)
+        except RenderError as exc:
+            out.append(
+                Row(occ, platform, "error", warnings=(str(exc.problem),), problem=exc.problem)
+            )
+            continue
+        status = "paused" if occ.status == "paused" else msg.status
+        warnings = msg.warnings + ((occ.reason,) if occ.reason else ())
+        out.append(Row(occ, platform, status, msg.parts, msg.lengths, msg.limit, warnings))
+    return out
+
+
+def validate(project: Project, now: datetime, days: int) -> list[Problem]:
+    """Render every post for every account over the next ``days`` days; return every problem.
+
+    A post with nothing in the window is rendered at its next occurrence, so a
+    broken template is found before the day it would go out.
+    """
+    problems: list[Problem] = list(project.problems)
+    end = now + timedelta(days=days)
+    seen: set[tuple[str, int, str]] = set()
+    reported = {(p.path, p.line) for p in problems}
+    too_long: set[tuple[str, str, str]] = set()
+    for lc in project.campaigns:
+        for post in lc.campaign.posts:
+            found = list(
+                plan_post(
+                    lc.campaign, post, to_zone(now, lc.campaign.tz), to_zone(end, lc.campaign.tz)
+                )
+            )
+            if not found:
+                upcoming = next_instant(lc.campaign, post, to_zone(end, lc.campaign.tz))
+                if upcoming is not None:
+                    found = list(
+                        plan_post(lc.campaign, post, upcoming, upcoming + timedelta(seconds=1))
+                    )
+            for row in render_rows(project, lc, post, found):
+                if row.problem is not None:
+                    marker = (row.problem.path, row.problem.line, row.problem.message)
+                    if marker not in seen and marker[:2] not in reported:
+                        seen.add(marker)
+                        problems.append(row.problem)
+                elif row.status == "too_long" or (
+                    row.status == "paused" and row.limit is not None and row.length > row.limit
+                ):
+                    marker2 = (lc.campaign.name, post.id, row.occurrence.account)
+                    if marker2 not in too_long:
+                        too_long.add(marker2)
+                        problems.append(_too_long(lc, post, row))
+    return problems
+
+
+def _too_long(lc: LoadedCampaign, post: Post, row: Row) -> Problem:
+    occ = row.occurrence
+    index = lc.post_index(post.id)
+    where = "template" if post.template else "text" if post.text is not None else "thread"
+    line = lc.line("posts", index, where)
+    who = f" featuring {occ.person}" if occ.person else ""
+    extra = "; ".join(w for w in row.warnings if "bytes" in w)
+    size = (
+        f"{row.length}/{row.limit}" if row.limit is not None and row.length > row.limit else extra
+    )
+    return Problem(
+        lc.source.path,
+        line,
+        f"post '{post.id}' is too long for {occ.account} ({row.platform}) on "
+        f"{occ.scheduled_for:%Y-%m-%d %H:%M}{who}: {size}; shorten it, add a shorter "
+        f"{post.template or 'NAME'}.{row.platform}.j2, or set overflow: thread or truncate",
+    )

@@ -1,0 +1,68 @@
+"""The one exception tree of solidarity.
+
+::
+
+    SolidarityError                 anything the product reports to a person
+     ├── ProblemsError              user files are invalid; carries every Problem found
+     ├── UsageError                 a command was asked for something that cannot be done
+     └── RenderError                one template failed for one occurrence; carries a Problem
+
+Every user-facing failure is one of these; the command line turns them into
+``path:line: message`` lines and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong (or worth a warning) in a user's file, at a line."""
+
+    path: str
+    line: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {prefix}{self.message}"
+
+
+def display_path(path: Path | str) -> str:
+    """Show a path relative to the working directory when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+class SolidarityError(Exception):
+    """Base of every error the product reports to a person."""
+
+
+class ProblemsError(SolidarityError):
+    """User files are invalid: every problem found, each with path:line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(SolidarityError):
+    """A command asked for something that cannot be done (an unknown campaign, say)."""
+
+
+class RenderError(SolidarityError):
+    """A template failed while rendering one occurrence."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))

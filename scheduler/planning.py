@@ -1,0 +1,200 @@
+"""Pure planning: campaigns and a window in, occurrences with stable identities out.
+
+Schedules are computed on the wall clock of the campaign's zone with
+APScheduler's triggers (run in UTC, where no clock ever changes), then each wall
+time is placed in the zone by :func:`scheduler.timeutil.localize`. So a local time
+skipped in spring moves forward, and one repeated in autumn fires once: the
+triggers never see a daylight-saving change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Literal
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from scheduler.campaigns import Campaign, Person, Post
+from scheduler.timeutil import cron_fields, end_of, localize, start_of, to_zone
+
+Status = Literal["due", "paused", "skipped"]
+_SLACK = timedelta(days=1)  # wall-clock margin around a window, for zone offsets
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """One post to one account at one instant (featuring one person, or none)."""
+
+    campaign: str
+    post: str
+    account: str
+    scheduled_for: datetime  # aware, in the campaign's zone
+    person: str | None
+    n: int  # the post's occurrence number counted from the campaign's starts (rotation)
+    status: Status = "due"
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identify the occurrence; stable across edits of templates and restarts."""
+        instant = self.scheduled_for.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{self.campaign}/{self.post}/{self.account}/{instant}/{self.person or '-'}"
+
+    @property
+    def local_date(self) -> date:
+        """Return the date of the occurrence in the campaign's zone."""
+        return self.scheduled_for.date()
+
+
+def _wall(moment: datetime, campaign: Campaign) -> datetime:
+    """Return the campaign-zone wall time of an instant, as a naive datetime."""
+    return moment.astimezone(campaign.tz).replace(tzinfo=None)
+
+
+def _as_utc_wall(naive: datetime) -> datetime:
+    return naive.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def _cron_trigger(expr: str) -> CronTrigger:
+    return CronTrigger(**cron_fields(expr), timezone=UTC)
+
+
+def _wall_times(campaign: Campaign, post: Post, wall_from: datetime) -> Iterator[datetime]:
+    """Yield the post's wall-clock fire times from ``wall_from`` on, in order."""
+    if post.at is not None:
+        walls = sorted(
+            when.astimezone(campaign.tz).replace(tzinfo=None) if when.tzinfo else when
+            for when in post.at
+        )
+        yield from (w for w in walls if w >= wall_from)
+        return
+    trigger: CronTrigger | IntervalTrigger
+    if post.cron is not None:
+        trigger = _cron_trigger(post.cron)
+    else:
+        interval = post.every_delta
+        assert interval is not None
+        anchor = post.anchor or start_of(campaign.starts or date(1970, 1, 1), campaign.tz)
+        anchor_wall = _wall(anchor, campaign) if anchor.tzinfo else anchor
+        trigger = IntervalTrigger(
+            seconds=interval.total_seconds(), start_date=_as_utc_wall(anchor_wall), timezone=UTC
+        )
+    now = _as_utc_wall(wall_from)
+    fire = trigger.get_next_fire_time(None, now)
+    while fire is not None:
+        yield fire.replace(tzinfo=None)
+        fire = trigger.get_next_fire_time(fire, fire)
+
+
+def instants(
+    campaign: Campaign, post: Post, start: datetime, end: datetime
+) -> Iterator[tuple[int, datetime]]:
+    """Yield ``(n, instant)`` for each occurrence of a post in ``[start, end)``.
+
+    ``n`` counts occurrences from the campaign's ``starts`` (0 for the first) when
+    the post rotates; otherwise it is only the order within the window.
+    """
+    tz = campaign.tz
+    lo = start
+    if campaign.starts is not None:
+        lo = max(lo, start_of(campaign.starts, tz))
+    hi = end
+    if campaign.ends is not None:
+        hi = min(hi, end_of(campaign.ends, tz))
+    if lo >= hi:
+        return
+    count_from = lo
+    if post.rotate and campaign.starts is not None:
+        count_from = start_of(campaign.starts, tz)
+    n = 0
+    recent: list[datetime] = []
+    for wall in _wall_times(campaign, post, _wall(count_from, campaign) - _SLACK):
+        moment = localize(wall, tz)
+        if moment >= hi and wall > _wall(hi, campaign) + _SLACK:
+            return
+        if moment < count_from or moment >= hi:
+            continue
+        if moment in recent:  # two wall times in a spring gap can land on one instant
+            continue
+        recent = [*recent[-3:], moment]
+        if moment >= lo:
+            yield n, moment
+        n += 1
+
+
+def next_instant(campaign: Campaign, post: Post, after: datetime) -> datetime | None:
+    """Return the first instant of a post at or after ``after``, looking up to ten years on."""
+    for _, moment in instants(campaign, post, after, after + timedelta(days=3653)):
+        return moment
+    return None
+
+
+def _people_for(campaign: Campaign, post: Post, n: int, day: date) -> list[Person | None] | str:
+    """Return whom an occurrence features, or the reason it features no one."""
+    if not (post.rotate or post.for_each):
+        return [None]
+    detained = [p for p in campaign.people if not p.released_by(day)]
+    if not detained:
+        return "everyone this post speaks for has been released"
+    if post.rotate:
+        return [detained[n % len(detained)]]
+    return list(detained)
+
+
+def plan_post(
+    campaign: Campaign, post: Post, start: datetime, end: datetime
+) -> Iterator[Occurrence]:
+    """Expand one post into its occurrences for every account and person."""
+    accounts = post.accounts if post.accounts is not None else campaign.accounts
+    for n, moment in instants(campaign, post, start, end):
+        whom = _people_for(campaign, post, n, moment.date())
+        status: Status = "paused" if campaign.paused else "due"
+        reason = "the campaign is paused" if campaign.paused else ""
+        if isinstance(whom, str):
+            people: list[Person | None] = [None]
+            status, reason = ("paused" if campaign.paused else "skipped"), (reason or whom)
+        else:
+            people = whom
+        for account in accounts:
+            for person in people:
+                yield Occurrence(
+                    campaign.name,
+                    post.id,
+                    account,
+                    moment,
+                    person.id if person else None,
+                    n,
+                    status,
+                    reason,
+                )
+
+
+def plan(
+    campaigns: Iterable[Campaign], start: datetime, end: datetime, *, post: str | None = None
+) -> list[Occurrence]:
+    """Return every occurrence in ``[start, end)``, ordered by instant.
+
+    A naive ``start``/``end`` is wall-clock time in each campaign's own zone.
+    """
+    found: list[Occurrence] = []
+    for campaign in campaigns:
+        lo, hi = to_zone(start, campaign.tz), to_zone(end, campaign.tz)
+        for item in campaign.posts:
+            if post is None or item.id == post:
+                found.extend(plan_post(campaign, item, lo, hi))
+    found.sort(key=_order)
+    return found
+
+
+def _order(o: Occurrence) -> tuple[datetime, str, str, str, str]:
+    return (o.scheduled_for, o.campaign, o.post, o.account, o.person or "")
+
+
+def occurrences_in(campaigns: Sequence[Campaign], start: datetime, days: int) -> list[Occurrence]:
+    """Return the occurrences of ``days`` days from ``start``."""
+    return plan(campaigns, start, start + timedelta(days=days))

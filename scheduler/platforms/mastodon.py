@@ -1,0 +1,33 @@
+"""Mastodon (and compatible servers): statuses through the instance's REST API."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from scheduler.platforms.base import AccountSettings, Platform, Secret, Url
+
+
+class MastodonSettings(AccountSettings):
+    """An account on a Mastodon instance."""
+
+    instance: Url = "https://mastodon.social"
+    access_token: Secret
+    visibility: Literal["public", "unlisted", "private", "direct"] = "public"
+    # the instance's own limit where it differs from 500 (read from the instance when online)
+    max_characters: int | None = Field(default=None, gt=0)
+
+    def base_url(self) -> str:
+        return self.instance
+
+
+class Mastodon(Platform):
+    """Mastodon counts graphemes, URLs as 23 and remote mentions by their local part."""
+
+    name = "mastodon"
+    label = "Mastodon"
+    limit = 500
+    counter = "mastodon"
+    secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
+    settings = MastodonSettings

@@ -1,0 +1,130 @@
+"""Show the dry run: a table for an 80-column terminal, JSON lines, or an HTML page."""
+
+from __future__ import annotations
+
+import html
+import json
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from scheduler.dryrun import Row
+from scheduler.project import Project
+
+WIDTH = 80
+INDENT = "        "
+
+
+def as_json(row: Row) -> dict[str, Any]:
+    """Return the JSON object of one row (SPEC's preview fields and a few more)."""
+    occ = row.occurrence
+    return {
+        "campaign": occ.campaign,
+        "post": occ.post,
+        "account": occ.account,
+        "platform": row.platform,
+        "scheduled_for": occ.scheduled_for.isoformat(),
+        "person": occ.person,
+        "text": row.text,
+        "parts": list(row.parts),
+        "length": row.length,
+        "lengths": list(row.lengths),
+        "limit": row.limit,
+        "status": row.status,
+        "warnings": list(row.warnings),
+        "key": occ.key,
+    }
+
+
+def json_lines(rows: Sequence[Row]) -> str:
+    """Return one JSON object per line."""
+    return "".join(json.dumps(as_json(r), ensure_ascii=False) + "\n" for r in rows)
+
+
+def table(rows: Sequence[Row], project: Project) -> str:
+    """Return the rows grouped by campaign and by day in the campaign's zone."""
+    if not rows:
+        return "Nothing is scheduled in this window.\n"
+    lines: list[str] = []
+    titles = {lc.campaign.name: lc.campaign for lc in project.campaigns}
+    names = sorted(
+        {r.occurrence.campaign for r in rows},
+        key=lambda n: min(r.occurrence.scheduled_for for r in rows if r.occurrence.campaign == n),
+    )
+    for name in names:
+        c = titles[name]
+        paused = " [PAUSED: nothing is sent]" if c.paused else ""
+        lines.append(_fit(f"{name}: {c.title} ({c.timezone}){paused}"))
+        day = None
+        for row in (r for r in rows if r.occurrence.campaign == name):
+            when = row.occurrence.scheduled_for
+            if when.date() != day:
+                day = when.date()
+                lines.append("")
+                lines.append(f"  {when:%a %d %b %Y} (UTC{when:%z})"[:WIDTH])
+            lines.extend(_row_lines(row))
+        lines.append("")
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    lines.append(f"{len(rows)} occurrences: {summary}")
+    return "\n".join(lines) + "\n"
+
+
+def _fit(text: str) -> str:
+    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
+
+
+def _row_lines(row: Row) -> list[str]:
+    occ = row.occurrence
+    size = f"{row.length}/{row.limit}" if row.limit is not None else f"{row.length}"
+    if row.status == "skipped":
+        size = ""
+    right = f"{size} {row.status.upper() if row.status != 'ok' else 'ok'}".strip()
+    who = f"  [{occ.person}]" if occ.person else ""
+    left = f"  {occ.scheduled_for:%H:%M}  {occ.post} → {occ.account} ({row.platform}){who}"
+    room = WIDTH - len(right) - 1
+    if len(left) > room:
+        left = left[: room - 1] + "…"
+    out = [left.ljust(room) + " " + right]
+    for i, part in enumerate(row.parts):
+        if len(row.parts) > 1:
+            out.append(f"{INDENT}┄ part {i + 1}/{len(row.parts)} ({row.lengths[i]})")
+        for para in part.split("\n"):
+            wrapped = textwrap.wrap(
+                para, WIDTH - len(INDENT) - 2, break_on_hyphens=False, break_long_words=True
+            ) or [""]
+            out.extend(f"{INDENT}│ {w}" for w in wrapped)
+    out.extend(f"{INDENT}! {w}" for w in row.warnings)
+    return out
+
+
+def html_page(rows: Sequence[Row], project: Project) -> str:
+    """Return a self-contained HTML page of the rows."""
+    esc = html.escape
+    body = []
+    for row in rows:
+        occ = row.occurrence
+        size = f"{row.length}/{row.limit}" if row.limit is not None else str(row.length)
+        text = "".join(f'<div class="part">{esc(p)}</div>' for p in row.parts)
+        notes = "".join(f"<li>{esc(w)}</li>" for w in row.warnings)
+        body.append(
+            f'<tr class="{esc(row.status)}"><td>{esc(occ.scheduled_for.strftime("%Y-%m-%d %H:%M %z"))}</td>'
+            f"<td>{esc(occ.campaign)}<br>{esc(occ.post)}</td><td>{esc(occ.account)}<br>{esc(row.platform)}</td>"
+            f"<td>{esc(occ.person or '')}</td><td>{text}<ul>{notes}</ul></td><td>{esc(size)}</td>"
+            f"<td>{esc(row.status)}</td></tr>"
+        )
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
+        "td,th{border-bottom:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}"
+        ".part{white-space:pre-wrap;margin-bottom:.6em}.too_long,.error{background:#fde8e8}"
+        ".paused,.skipped{color:#777}ul{margin:0;padding-left:1.2em;color:#a33}"
+    )
+    titles = ", ".join(esc(lc.campaign.title) for lc in project.campaigns)
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>Preview: {titles}</title>'
+        f"<style>{style}</style></head><body><h1>Preview</h1><p>{len(rows)} occurrences</p>"
+        "<table><tr><th>When</th><th>Campaign / post</th><th>Account</th><th>Person</th>"
+        f"<th>Text</th><th>Length</th><th>Status</th></tr>{''.join(body)}</table></body></html>\n"
+    )

@@ -1,0 +1,179 @@
+"""Everything a command needs, loaded and cross-checked: campaigns, accounts, templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from scheduler.accounts import Account, load_accounts
+from scheduler.campaigns import LoadedCampaign, Post, load_campaigns
+from scheduler.config import Settings
+from scheduler.errors import Problem, display_path
+from scheduler.rendering import Renderer
+
+TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*$")
+
+
+@dataclass
+class Project:
+    """A loaded set of campaigns with the accounts and templates they use."""
+
+    settings: Settings
+    campaigns: list[LoadedCampaign]
+    accounts: dict[str, Account]
+    renderer: Renderer
+    problems: list[Problem] = field(default_factory=list)
+    declared: set[str] = field(default_factory=set)  # account names in the file, valid or not
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Return the problems that make the files invalid."""
+        return sorted(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """Return the problems that are only worth knowing."""
+        return sorted(p for p in self.problems if p.severity == "warning")
+
+    def campaign(self, name: str) -> LoadedCampaign | None:
+        """Return a campaign by name."""
+        return next((c for c in self.campaigns if c.campaign.name == name), None)
+
+    def accounts_of(self, lc: LoadedCampaign, post: Post) -> list[Account]:
+        """Return the known accounts a post goes to."""
+        names = post.accounts if post.accounts is not None else lc.campaign.accounts
+        return [self.accounts[n] for n in names if n in self.accounts]
+
+    def accounts_in_use(self) -> list[Account]:
+        """Return every account some post goes to, once each."""
+        seen: dict[str, Account] = {}
+        for lc in self.campaigns:
+            for post in lc.campaign.posts:
+                for account in self.accounts_of(lc, post):
+                    seen.setdefault(account.name, account)
+        return list(seen.values())
+
+
+def load_project(settings: Settings, environ: Mapping[str, str]) -> Project:
+    """Load and cross-check every file; keep every problem found."""
+    every, problems = load_campaigns(settings.campaigns)
+    declared: set[str] = set()
+    accounts, account_problems = load_accounts(settings.accounts, environ, declared)
+    problems.extend(account_problems)
+    renderer = Renderer(settings.templates)
+    project = Project(settings, [], accounts, renderer, problems, declared)
+    for lc in every:
+        found = [*lc.problems, *_cross_check(project, lc)]
+        problems.extend(found)
+        if not any(p.severity == "error" for p in found):
+            project.campaigns.append(lc)
+    for account in project.accounts_in_use():
+        problems.extend(
+            account.unset_problems("validate and preview go on; run will refuse to start")
+        )
+    return project
+
+
+def _cross_check(project: Project, lc: LoadedCampaign) -> list[Problem]:
+    """Check a campaign against the accounts, templates and media it names."""
+    out: list[Problem] = []
+    c, src = lc.campaign, lc.source
+    known = ", ".join(sorted(project.accounts)) or "none"
+    accounts_file = display_path(project.settings.accounts)
+    for i, name in enumerate(c.accounts):
+        if name not in project.declared:
+            out.append(
+                src.problem(
+                    ("accounts", i),
+                    f"account '{name}' is not in {accounts_file}; accounts there: {known}",
+                )
+            )
+    for i, post in zip(lc.post_rows, c.posts, strict=True):
+        for j, name in enumerate(post.accounts or []):
+            if name not in project.declared:
+                out.append(
+                    src.problem(
+                        ("posts", i, "accounts", j),
+                        f"account '{name}' is not in {accounts_file}; accounts there: {known}",
+                    )
+                )
+        names: list[tuple[str | int, ...]] = [("posts", i, "template")] if post.template else []
+        names += [
+            ("posts", i, "thread", j, "template")
+            for j, part in enumerate(post.thread or [])
+            if part.template
+        ]
+        for loc in names:
+            template = src.data
+            for part in loc:
+                template = template[part]
+            out.extend(_check_template(project, lc, post, str(template), loc))
+        for j, media in enumerate(post.media):
+            out.extend(_check_media(project, lc, media.path, ("posts", i, "media", j, "path")))
+    return out
+
+
+def _check_template(
+    project: Project, lc: LoadedCampaign, post: Post, name: str, loc: tuple[str | int, ...]
+) -> list[Problem]:
+    src = lc.source
+    if not TEMPLATE_NAME.match(name) or name.endswith(".j2"):
+        return [
+            src.problem(
+                loc,
+                f"'{name}' is not a template name; write the file name without .j2 (template: spotlight uses templates/spotlight.j2)",
+            )
+        ]
+    folder = display_path(project.settings.templates)
+    if not project.settings.templates.is_dir():
+        return [
+            src.problem(
+                loc, f"template '{name}' not found: the templates folder {folder} does not exist"
+            )
+        ]
+    missing = sorted(
+        {
+            a.platform.name
+            for a in project.accounts_of(lc, post)
+            if project.renderer.template_file(name, a.platform.name) is None
+        }
+    )
+    if not missing:
+        return []
+    available = sorted({p.name.split(".")[0] for p in project.settings.templates.glob("*.j2")})
+    listed = ", ".join(available) or "none"
+    if len(missing) == len({a.platform.name for a in project.accounts_of(lc, post)}) and not any(
+        project.settings.templates.glob(f"{name}.*.j2")
+    ):
+        return [
+            src.problem(
+                loc,
+                f"template '{name}' not found: no {folder}/{name}.j2; templates there: {listed}",
+            )
+        ]
+    return [
+        src.problem(
+            loc,
+            f"template '{name}' has no version for {', '.join(missing)}: add {folder}/{name}.j2 (or {name}.PLATFORM.j2)",
+        )
+    ]
+
+
+def _check_media(
+    project: Project, lc: LoadedCampaign, path: str, loc: tuple[str | int, ...]
+) -> list[Problem]:
+    folder = project.settings.campaigns.resolve()
+    target = (folder / path).resolve()
+    if not target.is_relative_to(folder):
+        return [
+            lc.source.problem(
+                loc,
+                f"media '{path}' is outside the campaigns folder; keep images inside {display_path(project.settings.campaigns)}/",
+            )
+        ]
+    if not target.is_file():
+        return [
+            lc.source.problem(loc, f"media '{path}' not found (looked for {display_path(target)})")
+        ]
+    return []

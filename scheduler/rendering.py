@@ -1,0 +1,310 @@
+"""Sandboxed Jinja2: an occurrence and an account in, the exact text to send out.
+
+Templates are plain text (no HTML escaping), undefined names are errors, and the
+sandbox refuses any reach into Python internals. Every failure names the
+template's ``path:line``, including an undefined name met while rendering.
+"""
+
+from __future__ import annotations
+
+import traceback
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from scheduler import text as textlib
+from scheduler.accounts import Account
+from scheduler.campaigns import Campaign, LoadedCampaign, Post
+from scheduler.errors import Problem, RenderError, display_path
+from scheduler.planning import Occurrence
+from scheduler.timeutil import parse_date
+
+
+@jinja2.pass_context
+def days_since(context: jinja2.runtime.Context, value: Any) -> int:
+    """Count whole days from a date to the occurrence's local date (0 on the same day)."""
+    if value is None or value == "":
+        raise ValueError("days_since got no date (is detained_on set for this person?)")
+    if not isinstance(value, date):
+        value = parse_date(value)
+    elif isinstance(value, datetime):
+        value = value.date()
+    scheduled = context.get("scheduled_for")
+    if not isinstance(scheduled, datetime):
+        raise ValueError("days_since needs scheduled_for in the context")
+    days: int = (scheduled.date() - value).days
+    return days
+
+
+def hashtag(value: Any) -> str:
+    """Make ``#`` + the text's letters, digits and ``_`` (any script), nothing else."""
+    kept: list[str] = []
+    for ch in str(value):
+        cat = unicodedata.category(ch)
+        if ch == "_" or cat[0] == "L" or cat == "Nd" or (cat[0] == "M" and kept):
+            kept.append(ch)
+    return "#" + "".join(kept)
+
+
+def make_environment(templates: Path) -> ImmutableSandboxedEnvironment:
+    """Build the one template environment every render uses."""
+    env = ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=False,
+    )
+    env.filters["days_since"] = days_since
+    env.filters["hashtag"] = hashtag
+    return env
+
+
+@dataclass(frozen=True)
+class Message:
+    """What goes out for one occurrence on one account, measured as the platform counts."""
+
+    parts: tuple[str, ...]
+    lengths: tuple[int, ...]
+    limit: int | None
+    status: Literal["ok", "too_long"]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """Return the whole text (a thread's parts separated by blank lines)."""
+        return "\n\n".join(self.parts)
+
+    @property
+    def length(self) -> int:
+        """Return the longest part's length: the one the limit bites on."""
+        return max(self.lengths, default=0)
+
+
+class Renderer:
+    """Render posts from the templates folder and campaigns' inline texts."""
+
+    def __init__(self, templates: Path) -> None:
+        self.templates = templates
+        self.env = make_environment(templates)
+        self._compiled: dict[tuple[str, ...], tuple[jinja2.Template, str, int]] = {}
+        self._contexts: dict[str, dict[str, Any]] = {}
+
+    # -- finding templates ------------------------------------------------
+
+    def template_file(self, name: str, platform: str) -> Path | None:
+        """Return the file that renders template ``name`` on ``platform``, if any."""
+        for candidate in (f"{name}.{platform}.j2", f"{name}.j2"):
+            path = self.templates / candidate
+            if path.is_file():
+                return path
+        return None
+
+    def _template(self, name: str, platform: str) -> tuple[jinja2.Template, str, int]:
+        key = ("file", name, platform)
+        found = self._compiled.get(key)
+        if found is None:
+            path = self.template_file(name, platform)
+            if path is None:
+                raise LookupError(name)
+            try:
+                tmpl = self.env.get_template(path.name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise RenderError(_syntax(exc, display_path(path), 0)) from None
+            found = (tmpl, display_path(path), 0)
+            self._compiled[key] = found
+        return found
+
+    def _inline(
+        self, lc: LoadedCampaign, source: str, loc: tuple[str | int, ...]
+    ) -> tuple[jinja2.Template, str, int]:
+        key = ("inline", lc.campaign.name, *map(str, loc))
+        found = self._compiled.get(key)
+        if found is None:
+            offset = lc.source.text_lines.get(loc, lc.source.line(loc)) - 1
+            try:
+                tmpl = self.env.from_string(source)
+            except jinja2.TemplateSyntaxError as exc:
+                raise RenderError(_syntax(exc, lc.source.path, offset)) from None
+            found = (tmpl, lc.source.path, offset)
+            self._compiled[key] = found
+        return found
+
+    def sources(
+        self, lc: LoadedCampaign, post: Post, platform: str
+    ) -> list[tuple[jinja2.Template, str, int]]:
+        """Return the compiled template of each part of a post for a platform."""
+        index = lc.post_index(post.id)
+        if post.thread is not None:
+            out = []
+            for j, part in enumerate(post.thread):
+                if part.text is not None:
+                    out.append(self._inline(lc, part.text, ("posts", index, "thread", j, "text")))
+                else:
+                    out.append(
+                        self._named(
+                            lc,
+                            part.template or "",
+                            platform,
+                            ("posts", index, "thread", j, "template"),
+                        )
+                    )
+            return out
+        if post.text is not None:
+            return [self._inline(lc, post.text, ("posts", index, "text"))]
+        return [self._named(lc, post.template or "", platform, ("posts", index, "template"))]
+
+    def _named(
+        self, lc: LoadedCampaign, name: str, platform: str, loc: tuple[str | int, ...]
+    ) -> tuple[jinja2.Template, str, int]:
+        try:
+            return self._template(name, platform)
+        except LookupError:
+            shown = display_path(self.templates)
+            raise RenderError(
+                Problem(
+                    lc.source.path,
+                    lc.source.line(loc),
+                    f"template '{name}' not found for {platform}: looked for "
+                    f"{shown}/{name}.{platform}.j2 and {shown}/{name}.j2",
+                )
+            ) from None
+
+    # -- rendering --------------------------------------------------------
+
+    def context(self, lc: LoadedCampaign, occ: Occurrence, account: Account) -> dict[str, Any]:
+        """Build the names a template sees for one occurrence."""
+        base = self._contexts.get(lc.campaign.name)
+        if base is None:
+            base = _campaign_context(lc.campaign)
+            self._contexts[lc.campaign.name] = base
+        people = base["_people_by_id"]
+        day = occ.scheduled_for.date()
+        return {
+            "campaign": base["campaign"],
+            "vars": base["vars"],
+            "people": base["people"],
+            "detained": [
+                p for p in base["people"] if p["released_on"] is None or p["released_on"] > day
+            ],
+            "person": people.get(occ.person) if occ.person else None,
+            "platform": account.platform.name,
+            "account": account.name,
+            "scheduled_for": occ.scheduled_for,
+            "post": occ.post,
+            "n": occ.n,
+        }
+
+    def render(
+        self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
+    ) -> list[str]:
+        """Render every part of a post for one occurrence; raise RenderError with path:line."""
+        ctx = self.context(lc, occ, account)
+        parts = []
+        for tmpl, path, offset in self.sources(lc, post, account.platform.name):
+            try:
+                body = tmpl.render(ctx)
+            except SecurityError as exc:
+                raise RenderError(
+                    _runtime(exc, tmpl, path, offset, "the template sandbox refused: ")
+                ) from None
+            except jinja2.UndefinedError as exc:
+                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
+            except jinja2.TemplateError as exc:
+                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
+            except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
+                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
+            parts.append(body.strip())
+        return parts
+
+    def message(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Message:
+        """Render and fit one occurrence for its account, as it would be sent."""
+        return fit(self.render(lc, post, occ, account), post, account)
+
+
+def fit(parts: list[str], post: Post, account: Account) -> Message:
+    """Measure rendered parts for an account and apply the post's overflow rule."""
+    platform = account.platform
+    limit = platform.limit_for(account.settings, with_media=bool(post.media))
+    warnings: list[str] = []
+    if limit is not None and post.overflow != "error":
+        fitted: list[str] = []
+        for part in parts:
+            if platform.measure(part) <= limit:
+                fitted.append(part)
+            elif post.overflow == "truncate":
+                fitted.append(textlib.truncate(part, limit, platform.counter))
+                warnings.append(f"truncated to fit {limit}")
+            else:
+                pieces = textlib.split_thread(part, limit, platform.counter)
+                fitted.extend(pieces)
+                how = "a thread" if platform.has_threads else "consecutive messages"
+                warnings.append(f"split into {len(pieces)} parts ({how})")
+        parts = fitted
+    lengths = tuple(platform.measure(p) for p in parts)
+    status: Literal["ok", "too_long"] = "ok"
+    if limit is not None and any(n > limit for n in lengths):
+        status = "too_long"
+    if platform.byte_limit is not None:
+        for part in parts:
+            size = textlib.utf8_bytes(part)
+            if size > platform.byte_limit:
+                status = "too_long"
+                warnings.append(
+                    f"{size} bytes is over {platform.label}'s {platform.byte_limit}-byte cap"
+                )
+    if any(not p for p in parts):
+        warnings.append("the rendered text is empty")
+    return Message(tuple(parts), lengths, limit, status, tuple(warnings))
+
+
+def _campaign_context(c: Campaign) -> dict[str, Any]:
+    people = [
+        {
+            "id": p.id,
+            "name": p.name,
+            "detained_on": p.detained_on,
+            "released_on": p.released_on,
+            "vars": p.vars,
+        }
+        for p in c.people
+    ]
+    return {
+        "campaign": {
+            "name": c.name,
+            "title": c.title,
+            "timezone": c.timezone,
+            "starts": c.starts,
+            "ends": c.ends,
+            "language": c.language,
+            "vars": c.vars,
+        },
+        "vars": c.vars,
+        "people": people,
+        "_people_by_id": {p["id"]: p for p in people},
+    }
+
+
+def _syntax(exc: jinja2.TemplateSyntaxError, path: str, offset: int) -> Problem:
+    return Problem(path, (exc.lineno or 1) + offset, f"template syntax: {exc.message}")
+
+
+def _runtime(exc: Exception, tmpl: jinja2.Template, path: str, offset: int, prefix: str) -> Problem:
+    """Find the template line a runtime error came from in the rewritten traceback."""
+    line = 0
+    filename = tmpl.filename or "<template>"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == filename and frame.lineno:
+            line = frame.lineno
+    message = str(exc) or type(exc).__name__
+    if isinstance(exc, jinja2.UndefinedError):
+        message = f"{message}; names available: campaign, vars, person, people, detained, platform, account, scheduled_for"
+    return Problem(path, (line or 1) + offset, prefix + message)
