@@ -47,15 +47,19 @@ def _every(value: Any) -> Any:
 
 
 def _cron(value: Any) -> Any:
+    from datetime import UTC
+
     from apscheduler.triggers.cron import CronTrigger
 
     try:
-        CronTrigger(**cron_fields(str(value)), timezone="UTC")
+        trigger = CronTrigger(**cron_fields(str(value)), timezone=UTC)
     except ValueError as exc:
         message = str(exc)
         if message.startswith(f"'{value}'"):
             raise
         raise ValueError(f"'{value}' is not a valid cron expression ({message})") from None
+    if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+        raise ValueError(f"'{value}' never fires (no such date); check the day and month fields")
     return str(value)
 
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ValidationError
 from scheduler.errors import Problem
 from scheduler.yamlfile import Loc, Located
 
-
 MISSING_HINTS = {
     "alt": "; alt text is required: describe the image for people who cannot see it",
     "id": "; give it an id (lower-case letters, digits, '-' and '_')",

@@ -64,6 +64,43 @@ def _cron_trigger(expr: str) -> CronTrigger:
     return CronTrigger(**cron_fields(expr), timezone=UTC)
 
 
+@lru_cache(maxsize=8192)
+def _cron_month(expr: str, year: int, month: int) -> tuple[datetime, ...]:
+    """Return a cron expression's wall-clock fire times in one month.
+
+    Campaigns share a handful of expressions (``0 11 * * *``), and the daemon
+    plans the same months again and again: a month is computed once.
+    """
+    trigger = _cron_trigger(expr)
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    found = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < end:
+        found.append(fire.replace(tzinfo=None))
+        fire = trigger.get_next_fire_time(fire, fire)
+    return tuple(found)
+
+
+def _cron_walls(expr: str, wall_from: datetime) -> Iterator[datetime]:
+    """Yield a cron expression's wall-clock fire times from ``wall_from`` on, forever."""
+    year, month = wall_from.year, wall_from.month
+    while year <= 9998:
+        walls = _cron_month(expr, year, month)
+        if not walls:  # jump to the next month that has a fire time, if any
+            upcoming = _cron_trigger(expr).get_next_fire_time(
+                None, datetime(year, month, 1, tzinfo=UTC)
+            )
+            if upcoming is None:
+                return
+            year, month = upcoming.year, upcoming.month
+            continue
+        for wall in walls:
+            if wall >= wall_from:
+                yield wall
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
 def _wall_times(campaign: Campaign, post: Post, wall_from: datetime) -> Iterator[datetime]:
     """Yield the post's wall-clock fire times from ``wall_from`` on, in order."""
     if post.at is not None:
@@ -73,17 +110,16 @@ def _wall_times(campaign: Campaign, post: Post, wall_from: datetime) -> Iterator
         )
         yield from (w for w in walls if w >= wall_from)
         return
-    trigger: CronTrigger | IntervalTrigger
     if post.cron is not None:
-        trigger = _cron_trigger(post.cron)
-    else:
-        interval = post.every_delta
-        assert interval is not None
-        anchor = post.anchor or start_of(campaign.starts or date(1970, 1, 1), campaign.tz)
-        anchor_wall = _wall(anchor, campaign) if anchor.tzinfo else anchor
-        trigger = IntervalTrigger(
-            seconds=interval.total_seconds(), start_date=_as_utc_wall(anchor_wall), timezone=UTC
-        )
+        yield from _cron_walls(post.cron, wall_from)
+        return
+    interval = post.every_delta
+    assert interval is not None
+    anchor = post.anchor or start_of(campaign.starts or date(1970, 1, 1), campaign.tz)
+    anchor_wall = _wall(anchor, campaign) if anchor.tzinfo else anchor
+    trigger = IntervalTrigger(
+        seconds=interval.total_seconds(), start_date=_as_utc_wall(anchor_wall), timezone=UTC
+    )
     now = _as_utc_wall(wall_from)
     fire = trigger.get_next_fire_time(None, now)
     while fire is not None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -89,14 +90,40 @@ class Message:
         return max(self.lengths, default=0)
 
 
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled template with where its lines are, and whether accounts change its text."""
+
+    template: jinja2.Template
+    path: str
+    offset: int  # added to the template's line numbers (inline text inside a campaign file)
+    per_account: bool  # it names account or platform, or includes other templates
+
+
+def _per_account(env: jinja2.Environment, source: str) -> bool:
+    """Say whether a template's text can differ between two accounts."""
+    tree = env.parse(source)
+    if any(
+        True for _ in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends))
+    ):
+        return True
+    return bool(meta.find_undeclared_variables(tree) & {"account", "platform"})
+
+
 class Renderer:
-    """Render posts from the templates folder and campaigns' inline texts."""
+    """Render posts from the templates folder and campaigns' inline texts.
+
+    A template that does not name ``account`` or ``platform`` gives every account
+    the same text, so an occurrence is rendered once for all of them.
+    """
 
     def __init__(self, templates: Path) -> None:
         self.templates = templates
         self.env = make_environment(templates)
-        self._compiled: dict[tuple[str, ...], tuple[jinja2.Template, str, int]] = {}
+        self._compiled: dict[tuple[str, ...], Compiled] = {}
+        self._sources: dict[tuple[str, str, str], list[Compiled]] = {}
         self._contexts: dict[str, dict[str, Any]] = {}
+        self._recent: dict[tuple[Any, ...], list[str]] = {}
 
     # -- finding templates ------------------------------------------------
 
@@ -108,63 +135,61 @@ class Renderer:
                 return path
         return None
 
-    def _template(self, name: str, platform: str) -> tuple[jinja2.Template, str, int]:
+    def _compile(self, source: str, path: str, offset: int, name: str | None = None) -> Compiled:
+        try:
+            tmpl = self.env.get_template(name) if name else self.env.from_string(source)
+            return Compiled(tmpl, path, offset, _per_account(self.env, source))
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(_syntax(exc, path, offset)) from None
+
+    def _template(self, name: str, platform: str) -> Compiled:
         key = ("file", name, platform)
         found = self._compiled.get(key)
         if found is None:
             path = self.template_file(name, platform)
             if path is None:
                 raise LookupError(name)
-            try:
-                tmpl = self.env.get_template(path.name)
-            except jinja2.TemplateSyntaxError as exc:
-                raise RenderError(_syntax(exc, display_path(path), 0)) from None
-            found = (tmpl, display_path(path), 0)
+            source = path.read_text(encoding="utf-8")
+            found = self._compile(source, display_path(path), 0, path.name)
             self._compiled[key] = found
         return found
 
-    def _inline(
-        self, lc: LoadedCampaign, source: str, loc: tuple[str | int, ...]
-    ) -> tuple[jinja2.Template, str, int]:
+    def _inline(self, lc: LoadedCampaign, source: str, loc: tuple[str | int, ...]) -> Compiled:
         key = ("inline", lc.campaign.name, *map(str, loc))
         found = self._compiled.get(key)
         if found is None:
             offset = lc.source.text_lines.get(loc, lc.source.line(loc)) - 1
-            try:
-                tmpl = self.env.from_string(source)
-            except jinja2.TemplateSyntaxError as exc:
-                raise RenderError(_syntax(exc, lc.source.path, offset)) from None
-            found = (tmpl, lc.source.path, offset)
+            found = self._compile(source, lc.source.path, offset)
             self._compiled[key] = found
         return found
 
-    def sources(
-        self, lc: LoadedCampaign, post: Post, platform: str
-    ) -> list[tuple[jinja2.Template, str, int]]:
+    def sources(self, lc: LoadedCampaign, post: Post, platform: str) -> list[Compiled]:
         """Return the compiled template of each part of a post for a platform."""
+        key = (lc.campaign.name, post.id, platform)
+        found = self._sources.get(key)
+        if found is None:
+            found = self._find_sources(lc, post, platform)
+            self._sources[key] = found
+        return found
+
+    def _find_sources(self, lc: LoadedCampaign, post: Post, platform: str) -> list[Compiled]:
         index = lc.post_index(post.id)
-        if post.thread is not None:
-            out = []
-            for j, part in enumerate(post.thread):
-                if part.text is not None:
-                    out.append(self._inline(lc, part.text, ("posts", index, "thread", j, "text")))
-                else:
-                    out.append(
-                        self._named(
-                            lc,
-                            part.template or "",
-                            platform,
-                            ("posts", index, "thread", j, "template"),
-                        )
-                    )
-            return out
-        if post.text is not None:
-            return [self._inline(lc, post.text, ("posts", index, "text"))]
-        return [self._named(lc, post.template or "", platform, ("posts", index, "template"))]
+        if post.thread is None:
+            if post.text is not None:
+                return [self._inline(lc, post.text, ("posts", index, "text"))]
+            return [self._named(lc, post.template or "", platform, ("posts", index, "template"))]
+        out = []
+        for j, part in enumerate(post.thread):
+            loc: tuple[str | int, ...] = ("posts", index, "thread", j)
+            if part.text is not None:
+                out.append(self._inline(lc, part.text, (*loc, "text")))
+            else:
+                out.append(self._named(lc, part.template or "", platform, (*loc, "template")))
+        return out
 
     def _named(
         self, lc: LoadedCampaign, name: str, platform: str, loc: tuple[str | int, ...]
-    ) -> tuple[jinja2.Template, str, int]:
+    ) -> Compiled:
         try:
             return self._template(name, platform)
         except LookupError:
@@ -207,27 +232,44 @@ class Renderer:
         self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
     ) -> list[str]:
         """Render every part of a post for one occurrence; raise RenderError with path:line."""
+        sources = self.sources(lc, post, account.platform.name)
+        shared = not any(c.per_account for c in sources)
+        if shared:
+            key = (
+                *(id(c.template) for c in sources),
+                occ.campaign,
+                occ.post,
+                occ.scheduled_for,
+                occ.person,
+            )
+            hit = self._recent.get(key)
+            if hit is not None:
+                return list(hit)
         ctx = self.context(lc, occ, account)
-        parts = []
-        for tmpl, path, offset in self.sources(lc, post, account.platform.name):
-            try:
-                body = tmpl.render(ctx)
-            except SecurityError as exc:
-                raise RenderError(
-                    _runtime(exc, tmpl, path, offset, "the template sandbox refused: ")
-                ) from None
-            except jinja2.UndefinedError as exc:
-                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
-            except jinja2.TemplateError as exc:
-                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
-            except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
-                raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
-            parts.append(body.strip())
-        return parts
+        parts = [_render_one(c, ctx) for c in sources]
+        if shared:
+            if len(self._recent) >= 256:
+                self._recent.clear()
+            self._recent[key] = parts
+        return list(parts)
 
     def message(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Message:
         """Render and fit one occurrence for its account, as it would be sent."""
         return fit(self.render(lc, post, occ, account), post, account)
+
+
+def _render_one(compiled: Compiled, ctx: dict[str, Any]) -> str:
+    tmpl, path, offset = compiled.template, compiled.path, compiled.offset
+    try:
+        return tmpl.render(ctx).strip()
+    except SecurityError as exc:
+        raise RenderError(
+            _runtime(exc, tmpl, path, offset, "the template sandbox refused: ")
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
+    except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
+        raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
 
 
 def fit(parts: list[str], post: Post, account: Account) -> Message:
