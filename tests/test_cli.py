@@ -16,7 +16,9 @@ from tests.conftest import write_project
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = shutil.which("solidarity")
     base = [command] if command else [sys.executable, "-m", "scheduler"]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SOLIDARITY_")}
@@ -56,13 +58,33 @@ def test_preview_example_json_has_spec_fields(example: Path) -> None:
     rows = json_rows(result.stdout)
     assert rows
     for row in rows:
-        for key in ("campaign", "post", "account", "platform", "scheduled_for", "person", "text", "length", "limit", "status", "warnings"):
+        for key in (
+            "campaign",
+            "post",
+            "account",
+            "platform",
+            "scheduled_for",
+            "person",
+            "text",
+            "length",
+            "limit",
+            "status",
+            "warnings",
+        ):
             assert key in row
     launch = [r for r in rows if r["post"] == "report-launch"]
     assert {r["account"] for r in launch} == {"hr-mastodon", "hr-bluesky", "hr-telegram"}
     assert launch[0]["scheduled_for"] == "2025-12-03T10:00:00+04:00"
-    spotlight = [r for r in rows if r["post"] == "daily-spotlight" and r["account"] == "hr-mastodon"]
-    assert [r["person"] for r in spotlight[:5]] == ["sevinj", "nargiz", "fatima", "ulviyya", "sevinj"]
+    spotlight = [
+        r for r in rows if r["post"] == "daily-spotlight" and r["account"] == "hr-mastodon"
+    ]
+    assert [r["person"] for r in spotlight[:5]] == [
+        "sevinj",
+        "nargiz",
+        "fatima",
+        "ulviyya",
+        "sevinj",
+    ]
     first = spotlight[0]
     assert "day 741" in str(first["text"])  # 2023-11-21 to 2025-12-01
     assert all(r["status"] == "ok" for r in rows)
@@ -80,14 +102,31 @@ def test_preview_table_fits_80_columns_and_groups_by_day(example: Path) -> None:
 
 
 def test_preview_defaults_to_now_and_14_days(example: Path) -> None:
-    result = run("preview", "--format", "json", cwd=example, env={"SOLIDARITY_NOW": "2026-01-10T00:00:00+00:00"})
+    result = run(
+        "preview",
+        "--format",
+        "json",
+        cwd=example,
+        env={"SOLIDARITY_NOW": "2026-01-10T00:00:00+00:00"},
+    )
     rows = json_rows(result.stdout)
     days = sorted({str(r["scheduled_for"])[:10] for r in rows})
     assert days[0] == "2026-01-10" and days[-1] == "2026-01-23"
 
 
 def test_preview_filters_by_campaign_and_account(example: Path) -> None:
-    result = run("preview", "--from", "2025-12-01", "--account", "hr-bluesky", "--campaign", "newsroom-to-cell", "--format", "json", cwd=example)
+    result = run(
+        "preview",
+        "--from",
+        "2025-12-01",
+        "--account",
+        "hr-bluesky",
+        "--campaign",
+        "newsroom-to-cell",
+        "--format",
+        "json",
+        cwd=example,
+    )
     rows = json_rows(result.stdout)
     assert rows and {r["account"] for r in rows} == {"hr-bluesky"}
 
@@ -112,14 +151,61 @@ def test_preview_html_to_file_and_no_ledger_written(example: Path) -> None:
 
 
 def test_global_options_before_or_after_the_command(tmp_path: Path, example: Path) -> None:
-    before = run("--campaigns", str(example / "campaigns"), "--templates", str(example / "templates"), "--accounts", str(example / "accounts.yaml"), "preview", "--from", "2025-12-01", "--days", "1", "--format", "json", cwd=tmp_path)
-    after = run("preview", "--campaigns", str(example / "campaigns"), "--templates", str(example / "templates"), "--accounts", str(example / "accounts.yaml"), "--from", "2025-12-01", "--days", "1", "--format", "json", cwd=tmp_path)
-    via_env = run("preview", "--from", "2025-12-01", "--days", "1", "--format", "json", cwd=tmp_path, env={"SOLIDARITY_CAMPAIGNS": str(example / "campaigns"), "SOLIDARITY_TEMPLATES": str(example / "templates"), "SOLIDARITY_ACCOUNTS": str(example / "accounts.yaml")})
+    before = run(
+        "--campaigns",
+        str(example / "campaigns"),
+        "--templates",
+        str(example / "templates"),
+        "--accounts",
+        str(example / "accounts.yaml"),
+        "preview",
+        "--from",
+        "2025-12-01",
+        "--days",
+        "1",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    after = run(
+        "preview",
+        "--campaigns",
+        str(example / "campaigns"),
+        "--templates",
+        str(example / "templates"),
+        "--accounts",
+        str(example / "accounts.yaml"),
+        "--from",
+        "2025-12-01",
+        "--days",
+        "1",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    via_env = run(
+        "preview",
+        "--from",
+        "2025-12-01",
+        "--days",
+        "1",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={
+            "SOLIDARITY_CAMPAIGNS": str(example / "campaigns"),
+            "SOLIDARITY_TEMPLATES": str(example / "templates"),
+            "SOLIDARITY_ACCOUNTS": str(example / "accounts.yaml"),
+        },
+    )
     assert before.stdout and before.stdout == after.stdout == via_env.stdout
 
 
 def test_paused_campaign_preview_says_so(tmp_path: Path) -> None:
-    write_project(tmp_path, "name: c\ntitle: C\ntimezone: Asia/Baku\npaused: true\naccounts: [hr-mastodon]\nposts:\n  - id: p\n    cron: '0 11 * * *'\n    text: hello\n")
+    write_project(
+        tmp_path,
+        "name: c\ntitle: C\ntimezone: Asia/Baku\npaused: true\naccounts: [hr-mastodon]\nposts:\n  - id: p\n    cron: '0 11 * * *'\n    text: hello\n",
+    )
     result = run("preview", "--from", "2026-01-01", "--days", "2", "--format", "json", cwd=tmp_path)
     assert {r["status"] for r in json_rows(result.stdout)} == {"paused"}
     table = run("preview", "--from", "2026-01-01", "--days", "2", cwd=tmp_path)
@@ -128,7 +214,10 @@ def test_paused_campaign_preview_says_so(tmp_path: Path) -> None:
 
 def test_too_long_and_overflow_in_preview(tmp_path: Path) -> None:
     long_text = " ".join(["Journalists are behind bars for telling the truth."] * 8)
-    write_project(tmp_path, f"name: c\ntitle: C\ntimezone: Asia/Baku\naccounts: [hr-bluesky]\nposts:\n  - id: p\n    at: 2026-01-01 10:00\n    text: {long_text}\n  - id: q\n    at: 2026-01-01 11:00\n    text: {long_text}\n    overflow: thread\n  - id: r\n    at: 2026-01-01 12:00\n    text: {long_text}\n    overflow: truncate\n")
+    write_project(
+        tmp_path,
+        f"name: c\ntitle: C\ntimezone: Asia/Baku\naccounts: [hr-bluesky]\nposts:\n  - id: p\n    at: 2026-01-01 10:00\n    text: {long_text}\n  - id: q\n    at: 2026-01-01 11:00\n    text: {long_text}\n    overflow: thread\n  - id: r\n    at: 2026-01-01 12:00\n    text: {long_text}\n    overflow: truncate\n",
+    )
     result = run("preview", "--from", "2026-01-01", "--days", "1", "--format", "json", cwd=tmp_path)
     rows = {r["post"]: r for r in json_rows(result.stdout)}
     assert rows["p"]["status"] == "too_long" and rows["p"]["limit"] == 300
@@ -141,5 +230,7 @@ def test_too_long_and_overflow_in_preview(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_scheduler_works(example: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "scheduler", "--help"], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "scheduler", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0 and "preview" in result.stdout

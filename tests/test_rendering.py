@@ -57,7 +57,10 @@ def test_hashtag(name: str, tag: str) -> None:
 
 def test_days_since_counts_to_the_occurrence_date_not_today(make_project: ProjectFactory) -> None:
     project = make_project(
-        CAMPAIGN, {"t.j2": "{{ person.name }}{% if person.detained_on %}: day {{ person.detained_on | days_since }}{% endif %}"}
+        CAMPAIGN,
+        {
+            "t.j2": "{{ person.name }}{% if person.detained_on %}: day {{ person.detained_on | days_since }}{% endif %}"
+        },
     )
     out = texts(project, "2025-12-01", 2)
     # 2023-11-21 -> 2025-12-01 is 741 days
@@ -124,7 +127,9 @@ def test_syntax_error_names_the_template_line(make_project: ProjectFactory) -> N
 
 
 def test_inline_text_error_names_the_campaign_line(make_project: ProjectFactory) -> None:
-    campaign = CAMPAIGN.replace("    template: t\n", "    text: |\n      fine\n      {{ missing }}\n")
+    campaign = CAMPAIGN.replace(
+        "    template: t\n", "    text: |\n      fine\n      {{ missing }}\n"
+    )
     project = make_project(campaign)
     (found,) = problems_of(project)
     assert found.split(": ", 1)[0].endswith("campaigns/c.yaml:19")
