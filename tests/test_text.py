@@ -112,7 +112,7 @@ def test_bundled_tlds_match_twitter_text() -> None:
 X_CASES = [
     ("", 0),
     ("hello", 5),
-    ("Fatimə Movlamlı", 15), - Latin Extended weighs 1
+    ("Fatimə Movlamlı", 15),  # Latin Extended weighs 1
     ("Свобода", 7),  # Cyrillic weighs 1
     ("自由", 4),  # CJK weighs 2
     ("\u2014 \u201cquoted\u201d", 10),  # general punctuation weighs 1
