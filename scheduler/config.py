@@ -25,9 +25,12 @@ class Settings:
 def environment(
     env_file: Path = Path(".env"), base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Merge ``.env`` under the real environment: a variable set in both keeps the real value."""
+    """Merge ``.env`` under the real environment: a variable set in both keeps the real value.
+
+    An empty value counts as unset, so a copied ``.env.example`` hides nothing.
+    """
     merged: dict[str, str] = {}
     if env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ if base is None else base)
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v})
+    merged.update({k: v for k, v in (os.environ if base is None else base).items() if v})
     return merged

@@ -8,8 +8,8 @@ the dry run shows is what is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.errors import Problem, RenderError
@@ -18,8 +18,7 @@ from scheduler.project import Project
 from scheduler.timeutil import to_zone
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One occurrence on one account as the dry run shows it."""
 
     occurrence: Occurrence

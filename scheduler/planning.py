@@ -10,10 +10,9 @@ triggers never see a daylight-saving change.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -25,8 +24,7 @@ Status = Literal["due", "paused", "skipped"]
 _SLACK = timedelta(days=1)  # wall-clock margin around a window, for zone offsets
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     """One post to one account at one instant (featuring one person, or none)."""
 
     campaign: str

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jinja2
 from jinja2 import meta, nodes
@@ -69,8 +69,7 @@ def make_environment(templates: Path) -> ImmutableSandboxedEnvironment:
     return env
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """What goes out for one occurrence on one account, measured as the platform counts."""
 
     parts: tuple[str, ...]

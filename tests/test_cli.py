@@ -234,3 +234,42 @@ def test_python_dash_m_scheduler_works(example: Path) -> None:
         [sys.executable, "-m", "scheduler", "--help"], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0 and "preview" in result.stdout
+
+
+def test_dotenv_supplies_secrets_and_the_environment_wins(example: Path) -> None:
+    (example / ".env").write_text(
+        "MASTODON_ACCESS_TOKEN=from-dotenv\nBLUESKY_APP_PASSWORD=\n", encoding="utf-8"
+    )
+    result = run("validate", cwd=example, env={"TELEGRAM_BOT_TOKEN": "123:from-env"})
+    assert result.returncode == 0, result.stderr
+    assert "MASTODON_ACCESS_TOKEN" not in result.stderr  # set by .env
+    assert "TELEGRAM_BOT_TOKEN" not in result.stderr  # set by the environment
+    assert "${BLUESKY_APP_PASSWORD}" in result.stderr  # empty in .env counts as unset
+    assert "from-dotenv" not in result.stderr + result.stdout
+
+
+def test_environment_wins_over_dotenv(tmp_path: Path) -> None:
+    from scheduler.config import environment
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("A=from-file\nB=only-in-file\nC=\n", encoding="utf-8")
+    merged = environment(env_file, base={"A": "real", "D": ""})
+    assert merged["A"] == "real"
+    assert merged["B"] == "only-in-file"
+    assert "C" not in merged and "D" not in merged
+
+
+def test_secret_values_never_printed(example: Path) -> None:
+    secrets = {
+        "MASTODON_ACCESS_TOKEN": "s3cr3t-mastodon",
+        "BLUESKY_APP_PASSWORD": "s3cr3t-bsky",
+        "TELEGRAM_BOT_TOKEN": "123:s3cr3t-tg",
+    }
+    for args in (
+        ["validate"],
+        ["preview", "--from", "2025-12-01", "--format", "json"],
+        ["preview", "--from", "2025-12-01"],
+    ):
+        result = run(*args, cwd=example, env=secrets)
+        for value in secrets.values():
+            assert value not in result.stdout + result.stderr

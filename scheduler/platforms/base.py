@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from scheduler import text
 from scheduler.timeutil import parse_duration
@@ -28,6 +28,9 @@ class AccountSettings(BaseModel):
     platform: str
     pace: Duration = timedelta(seconds=2)
     proxy: str | None = None
+    # the account's own limit where it differs from the platform's usual one
+    # (a Mastodon instance allowing 5000, a webhook's consumer allowing 1000)
+    max_characters: int | None = Field(default=None, gt=0)
 
     @field_validator("proxy")
     @classmethod
@@ -78,5 +81,4 @@ class Platform:
         """Return the limit a post must fit for this account."""
         if with_media and cls.media_caption_limit is not None:
             return cls.media_caption_limit
-        override = getattr(settings, "max_characters", None)
-        return override if isinstance(override, int) else cls.limit
+        return settings.max_characters or cls.limit

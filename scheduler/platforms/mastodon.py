@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
-
 from scheduler.platforms.base import AccountSettings, Platform, Secret, Url
 
 
@@ -15,8 +13,6 @@ class MastodonSettings(AccountSettings):
     instance: Url = "https://mastodon.social"
     access_token: Secret
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
-    # the instance's own limit where it differs from 500 (read from the instance when online)
-    max_characters: int | None = Field(default=None, gt=0)
 
     def base_url(self) -> str:
         return self.instance

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
 from scheduler.platforms.base import AccountSettings, Platform, Secret, Url
 
 
@@ -14,7 +12,6 @@ class WebhookSettings(AccountSettings):
 
     url: Url
     secret: Secret | None = None
-    max_characters: int | None = Field(default=None, gt=0)
 
     def base_url(self) -> str:
         return self.url
