@@ -88,13 +88,20 @@ def render_rows(
             continue  # reported when the files were loaded
         platform = acct.platform.name
         if occ.status == "skipped":
-            out.append(Row(occ, platform, "skipped", warnings=(occ.reason,)))
+            out.append(Row(occ, platform, "skipped", limit=acct.limit, warnings=(occ.reason,)))
             continue
         try:
             msg = project.renderer.message(lc, post, occ, acct)
         except RenderError as exc:
             out.append(
-                Row(occ, platform, "error", warnings=(str(exc.problem),), problem=exc.problem)
+                Row(
+                    occ,
+                    platform,
+                    "error",
+                    limit=acct.limit,
+                    warnings=(str(exc.problem),),
+                    problem=exc.problem,
+                )
             )
             continue
         status = "paused" if occ.status == "paused" else msg.status

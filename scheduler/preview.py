@@ -61,7 +61,8 @@ def table(rows: Sequence[Row], project: Project) -> str:
             if when.date() != day:
                 day = when.date()
                 lines.append("")
-                lines.append(f"  {when:%a %d %b %Y} (UTC{when:%z})"[:WIDTH])
+                offset = when.isoformat()[19:] or "+00:00"
+                lines.append(f"  {when:%a %d %b %Y} (UTC{offset})"[:WIDTH])
             lines.extend(_row_lines(row))
         lines.append("")
     counts: dict[str, int] = {}

@@ -53,9 +53,33 @@ def hashtag(value: Any) -> str:
     return "#" + "".join(kept)
 
 
+MAX_REPEAT = 100_000  # the longest string or list a template may build with * or **
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, also refusing ``"x" * 10**9``: a typo must not eat the machine."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(
+        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
+    ) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError(f"the exponent {right} is too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(seq) * times > MAX_REPEAT
+                ):
+                    raise SecurityError(f"repeating a text or list {times} times is too long")
+        return super().call_binop(context, operator, left, right)
+
+
 def make_environment(templates: Path) -> ImmutableSandboxedEnvironment:
     """Build the one template environment every render uses."""
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
@@ -346,6 +370,8 @@ def _runtime(exc: Exception, tmpl: jinja2.Template, path: str, offset: int, pref
         if frame.filename == filename and frame.lineno:
             line = frame.lineno
     message = str(exc) or type(exc).__name__
-    if isinstance(exc, jinja2.UndefinedError):
+    if isinstance(exc, jinja2.UndefinedError) and message.startswith("'None' has no"):
+        message += " (the value is empty: person is set only with rotate or for_each, and a date may be unset)"
+    elif isinstance(exc, jinja2.UndefinedError):
         message = f"{message}; names available: campaign, vars, person, people, detained, platform, account, scheduled_for"
     return Problem(path, (line or 1) + offset, prefix + message)

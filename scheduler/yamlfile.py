@@ -139,12 +139,17 @@ def _build(
     out.lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        loader.flatten_mapping(node)
+        written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+        loader.flatten_mapping(node)  # merged keys (<<: *anchor) come first
+        merged: set[str] = set()
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int):
-                key = str(key)
+            key = str(loader.construct_object(key_node, deep=True))
             key_loc = (*loc, key)
+            if id(key_node) not in written:
+                merged.add(key)
+            elif key in merged:  # a key written here overrides one merged in
+                merged.discard(key)
+                del result[key]
             if key in result:
                 problems.append(
                     Problem(

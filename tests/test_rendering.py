@@ -160,3 +160,22 @@ def test_render_error_in_preview_is_a_row_status_not_a_crash(make_project: Proje
     rows = dryrun.rows(project, datetime(2025, 12, 1), datetime(2025, 12, 2))
     assert {r.status for r in rows} == {"error"}
     assert all("undefined" in r.warnings[0] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "body", ["{{ 'x' * 100000000 }}", "{{ [1, 2] * 10000000 }}", "{{ 2 ** 100000000 }}"]
+)
+def test_sandbox_refuses_runaway_sizes(make_project: ProjectFactory, body: str) -> None:
+    project = make_project(CAMPAIGN, {"t.j2": body})
+    (found,) = set(problems_of(project))
+    assert "sandbox refused" in found
+
+
+def test_yaml_merge_keys_let_written_keys_override(make_project: ProjectFactory) -> None:
+    campaign = CAMPAIGN.replace(
+        "posts:\n  - id: p\n",
+        "posts:\n  - &base {id: base, cron: '0 9 * * *', template: t}\n  - <<: *base\n    id: p\n",
+    )
+    project = make_project(campaign, {"t.j2": "t"})
+    assert not project.errors
+    assert [p.id for p in project.campaigns[0].campaign.posts] == ["base", "p"]
