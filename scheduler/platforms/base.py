@@ -41,9 +41,11 @@ class AccountSettings(BaseModel):
             )
         return value
 
+    url_key: ClassVar[str] = "api"  # the key that holds the base URL
+
     def base_url(self) -> str:
         """Return the API's base URL for this account (overridable per account)."""
-        raise NotImplementedError
+        return str(getattr(self, self.url_key))
 
 
 def _url(value: Any) -> Any:

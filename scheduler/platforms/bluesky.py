@@ -14,8 +14,7 @@ class BlueskySettings(AccountSettings):
     handle: str
     app_password: Secret
 
-    def base_url(self) -> str:
-        return self.service
+    url_key = "service"
 
 
 class Bluesky(Platform):

@@ -14,9 +14,6 @@ class FacebookSettings(AccountSettings):
     page_id: str | int
     page_access_token: Secret
 
-    def base_url(self) -> str:
-        return self.api
-
 
 class Facebook(Platform):
     """A Page post may hold 63,206 characters."""

@@ -14,9 +14,6 @@ class LinkedInSettings(AccountSettings):
     author: str
     access_token: Secret
 
-    def base_url(self) -> str:
-        return self.api
-
 
 class LinkedIn(Platform):
     """A LinkedIn post's commentary may hold 3,000 characters."""

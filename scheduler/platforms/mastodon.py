@@ -14,8 +14,7 @@ class MastodonSettings(AccountSettings):
     access_token: Secret
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
 
-    def base_url(self) -> str:
-        return self.instance
+    url_key = "instance"
 
 
 class Mastodon(Platform):

@@ -14,8 +14,7 @@ class MatrixSettings(AccountSettings):
     room: str
     access_token: Secret
 
-    def base_url(self) -> str:
-        return self.homeserver
+    url_key = "homeserver"
 
 
 class Matrix(Platform):

@@ -24,9 +24,6 @@ class TelegramSettings(AccountSettings):
             raise ValueError(f"'{value}' is not a chat; write \"@channel_name\" or a numeric id")
         return value
 
-    def base_url(self) -> str:
-        return self.api
-
 
 class Telegram(Platform):
     """Telegram counts code points: 4096 per message, 1024 per caption."""

@@ -14,9 +14,6 @@ class ThreadsSettings(AccountSettings):
     user_id: str | int
     access_token: Secret
 
-    def base_url(self) -> str:
-        return self.api
-
 
 class Threads(Platform):
     """Threads allows 500 characters per post."""

@@ -13,8 +13,7 @@ class WebhookSettings(AccountSettings):
     url: Url
     secret: Secret | None = None
 
-    def base_url(self) -> str:
-        return self.url
+    url_key = "url"
 
 
 class Webhook(Platform):

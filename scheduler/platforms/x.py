@@ -16,9 +16,6 @@ class XSettings(AccountSettings):
     access_token: Secret
     access_token_secret: Secret
 
-    def base_url(self) -> str:
-        return self.api
-
 
 class X(Platform):
     """X counts twitter-text's weighted length: 280, URLs as 23, CJK and emoji as 2."""
