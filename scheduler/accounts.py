@@ -169,9 +169,9 @@ def _load_one(
                 continue  # leave the default (or the model reports it missing)
         values[key] = expanded
     try:
-        settings = platform.settings.model_validate(values)
+        settings = platform.settings_model.model_validate(values)
     except ValidationError as exc:
-        errors = problems_from(exc, src, platform.settings, at)
+        errors = problems_from(exc, src, platform.settings_model, at)
         skipped = {f"'{k}'" for k in body if k not in values}
         errors = [
             p
@@ -181,5 +181,5 @@ def _load_one(
         if errors:
             return None, problems + errors
         # only keys whose variables are unset are missing: enough for validate and preview
-        settings = platform.settings.model_construct(**values)
+        settings = platform.settings_model.model_construct(**values)
     return Account(name, platform, settings, src.line(at), src.path, tuple(unset)), problems

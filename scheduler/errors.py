@@ -5,7 +5,14 @@
     SolidarityError                 anything the product reports to a person
      ├── ProblemsError              user files are invalid; carries every Problem found
      ├── UsageError                 a command was asked for something that cannot be done
-     └── RenderError                one template failed for one occurrence; carries a Problem
+     ├── RenderError                one template failed for one occurrence; carries a Problem
+     ├── LedgerError                the ledger cannot be opened or migrated
+     └── PlatformError              a platform refused or failed a request (its own words kept)
+          ├── PermanentError        auth, validation, duplicate content: never retried
+          ├── RetryableError        surely nothing was created (refused, 429, "unavailable");
+          │                         carries the wait the platform asked for
+          └── UncertainError        the request went out and the outcome is unknown (timeout,
+                                    5xx) on a platform without an idempotency key
 
 Every user-facing failure is one of these; the command line turns them into
 ``path:line: message`` lines and an exit code, never a traceback.
@@ -66,3 +73,33 @@ class RenderError(SolidarityError):
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         super().__init__(str(problem))
+
+
+class LedgerError(SolidarityError):
+    """The ledger cannot be opened, migrated or written."""
+
+
+class PlatformError(SolidarityError):
+    """A platform refused or failed a request; ``reason`` is the platform's own words."""
+
+    def __init__(
+        self, platform: str, reason: str, *, status: int | None = None, wait: float | None = None
+    ) -> None:
+        self.platform = platform
+        self.reason = reason
+        self.status = status
+        self.wait = wait  # seconds the platform asked us to wait, if it said
+        code = f" (HTTP {status})" if status is not None else ""
+        super().__init__(f"{platform}{code}: {reason}")
+
+
+class PermanentError(PlatformError):
+    """Auth, validation or duplicate content: retrying cannot help."""
+
+
+class RetryableError(PlatformError):
+    """Surely nothing was created; try again after ``wait`` seconds (or a backoff)."""
+
+
+class UncertainError(PlatformError):
+    """The request went out and its outcome is unknown; read back before sending again."""

@@ -7,12 +7,19 @@ code that talks to the platform's API hangs off the same class.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
+import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from scheduler import text
+from scheduler.errors import PermanentError
 from scheduler.timeutil import parse_duration
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -60,8 +67,90 @@ Url = Annotated[str, BeforeValidator(_url)]
 Secret = SecretStr
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """An image to attach, with its alt text."""
+
+    path: Path
+    alt: str
+
+    @property
+    def mime(self) -> str:
+        """Guess the media type from the file name."""
+        return mimetypes.guess_type(self.path.name)[0] or "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Card:
+    """A link card: where it points and what it says."""
+
+    url: str
+    title: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Exactly what to publish for one occurrence on one account."""
+
+    key: str  # the occurrence's identity: the same on every retry and after a restart
+    parts: tuple[str, ...]  # one part, or a thread's parts in order
+    created_at: datetime
+    language: str | None = None
+    content_warning: str | None = None
+    media: tuple[MediaFile, ...] = ()
+    card: Card | None = None
+    link_preview: bool = True
+
+    def idempotency_key(self, part: int) -> str:
+        """Derive a stable key for one part, for platforms that deduplicate by key."""
+        return hashlib.sha256(f"{self.key}#{part}".encode()).hexdigest()[:40]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the platform says it created."""
+
+    remote_id: str
+    url: str | None
+
+
 class Platform:
-    """Facts about one platform; subclasses set the class attributes."""
+    """One platform: its facts as class attributes, its API behind an instance.
+
+    An instance gets its account's settings and an ``httpx.Client`` (so tests can
+    hand it a ``MockTransport`` and accounts can have their own proxy), and
+    returns receipts or raises one of the PlatformError subclasses.
+    """
+
+    dedupes_by_key: ClassVar[bool] = False  # a retry with the same key cannot post twice
+    can_read_back: ClassVar[bool] = False  # recent posts can be read to settle an uncertain send
+
+    def __init__(
+        self,
+        settings: AccountSettings,
+        http: httpx.Client,
+        pause: Callable[[float], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.pause = pause or (lambda _seconds: None)
+
+    def publish(self, out: Outgoing) -> list[Receipt]:
+        """Post every part in order (each replying to the one before); return their receipts."""
+        raise PermanentError(self.name, f"posting to {self.label} is not supported yet")
+
+    def check(self) -> str:
+        """Verify the credentials with one harmless call; return who we are there."""
+        raise PermanentError(self.name, f"checking {self.label} accounts is not supported yet")
+
+    def read_back(self, out: Outgoing) -> Receipt | None:
+        """Find a post of this occurrence among the account's recent posts, or None."""
+        raise PermanentError(self.name, f"{self.label} cannot read back recent posts")
+
+    def live_limit(self) -> int | None:
+        """Return the limit the platform reports for this account, when it reports one."""
+        return None
 
     name: ClassVar[str]
     label: ClassVar[str]
@@ -71,7 +160,7 @@ class Platform:
     media_caption_limit: ClassVar[int | None] = None  # a caption's limit when media is attached
     has_threads: ClassVar[bool] = True  # replies chain into a thread
     secret_fields: ClassVar[tuple[str, ...]] = ()
-    settings: ClassVar[type[AccountSettings]]
+    settings_model: ClassVar[type[AccountSettings]]
 
     @classmethod
     def measure(cls, body: str) -> int:

@@ -26,4 +26,4 @@ class Bluesky(Platform):
     counter = "graphemes"
     byte_limit = 3000
     secret_fields: ClassVar[tuple[str, ...]] = ("app_password",)
-    settings = BlueskySettings
+    settings_model = BlueskySettings

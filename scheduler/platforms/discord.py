@@ -25,4 +25,4 @@ class Discord(Platform):
     counter = "codepoints"
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
-    settings = DiscordSettings
+    settings_model = DiscordSettings

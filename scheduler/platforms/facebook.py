@@ -24,4 +24,4 @@ class Facebook(Platform):
     counter = "codepoints"
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("page_access_token",)
-    settings = FacebookSettings
+    settings_model = FacebookSettings

@@ -24,4 +24,4 @@ class LinkedIn(Platform):
     counter = "codepoints"
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
-    settings = LinkedInSettings
+    settings_model = LinkedInSettings

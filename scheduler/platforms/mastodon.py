@@ -25,4 +25,4 @@ class Mastodon(Platform):
     limit = 500
     counter = "mastodon"
     secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
-    settings = MastodonSettings
+    settings_model = MastodonSettings

@@ -27,4 +27,4 @@ class Matrix(Platform):
     byte_limit = 60000
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
-    settings = MatrixSettings
+    settings_model = MatrixSettings

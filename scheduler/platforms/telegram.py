@@ -35,4 +35,4 @@ class Telegram(Platform):
     media_caption_limit = 1024
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token",)
-    settings = TelegramSettings
+    settings_model = TelegramSettings

@@ -23,4 +23,4 @@ class Threads(Platform):
     limit = 500
     counter = "graphemes"
     secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
-    settings = ThreadsSettings
+    settings_model = ThreadsSettings

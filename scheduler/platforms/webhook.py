@@ -25,4 +25,4 @@ class Webhook(Platform):
     counter = "codepoints"
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
-    settings = WebhookSettings
+    settings_model = WebhookSettings

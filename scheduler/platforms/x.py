@@ -30,4 +30,4 @@ class X(Platform):
         "access_token",
         "access_token_secret",
     )
-    settings = XSettings
+    settings_model = XSettings

@@ -1,0 +1,356 @@
+"""The send log: the single source of truth of what was sent, and the only module writing SQL.
+
+One row per occurrence and account, unique on the occurrence's key. A row is
+claimed (inserted) before any request goes out, so two processes can never both
+send the same occurrence: the second insert fails on the unique key. Times are
+stored in UTC; commands show them in the campaign's zone.
+
+Statuses::
+
+    claimed    taken by a process; no request has gone out yet
+    sending    a request is on its way; a crash here leaves the outcome unknown
+    retrying   a retryable error; next_attempt_at says when
+    sent       the platform created the post (remote_id, remote_url)
+    failed     a permanent error, in the platform's words
+    missed     fell due while no daemon ran, past its grace
+    skipped    paused, released or ended by the time it was due
+    uncertain  the outcome is unknown; a human (or a read-back) must settle it
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from scheduler.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+Status = Literal[
+    "claimed", "sending", "retrying", "sent", "failed", "missed", "skipped", "uncertain"
+]
+IN_FLIGHT: tuple[Status, ...] = ("claimed", "sending", "retrying")
+FINAL: tuple[Status, ...] = ("sent", "failed", "missed", "skipped", "uncertain")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store naive UTC, return aware UTC, whatever the database does with zones."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the ledger stores aware datetimes only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the ledger's tables."""
+
+
+class Delivery(Base):
+    """One occurrence on one account, and what became of it."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    campaign: Mapped[str] = mapped_column(String(200), index=True)
+    post: Mapped[str] = mapped_column(String(200))
+    account: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(40))
+    person: Mapped[str | None] = mapped_column(String(200))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    parts: Mapped[list[str] | None] = mapped_column(JSON)
+    remote_id: Mapped[str | None] = mapped_column(String(512))
+    remote_url: Mapped[str | None] = mapped_column(Text)
+    remote_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A ledger row as the rest of the program sees it."""
+
+    id: int
+    key: str
+    campaign: str
+    post: str
+    account: str
+    platform: str
+    person: str | None
+    scheduled_for: datetime
+    status: str
+    parts: tuple[str, ...]
+    remote_id: str | None
+    remote_url: str | None
+    attempts: int
+    error: str | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+    @property
+    def text(self) -> str:
+        """Return the whole text sent (a thread's parts separated by blank lines)."""
+        return "\n\n".join(self.parts)
+
+
+def _entry(row: Delivery) -> Entry:
+    return Entry(
+        row.id,
+        row.key,
+        row.campaign,
+        row.post,
+        row.account,
+        row.platform,
+        row.person,
+        row.scheduled_for,
+        row.status,
+        tuple(row.parts or ()),
+        row.remote_id,
+        row.remote_url,
+        row.attempts,
+        row.error,
+        row.reason,
+        row.created_at,
+        row.updated_at,
+        row.sent_at,
+    )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a process asks the ledger for before it sends an occurrence."""
+
+    key: str
+    campaign: str
+    post: str
+    account: str
+    platform: str
+    person: str | None
+    scheduled_for: datetime
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+_MIGRATING = threading.Lock()  # Alembic's command API keeps its context in module globals
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (Alembic, versions in scheduler/migrations)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("scheduler") / "migrations"))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
+    with _MIGRATING, engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Ledger:
+    """The send log on one database (SQLite by default, any SQLAlchemy URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Ledger:
+        """Open (and migrate) the ledger at a SQLAlchemy URL; raise LedgerError with the cause."""
+        try:
+            engine = create_engine(url, future=True)
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_pragmas)
+            if migrate:
+                _migrate(engine)
+        except (SQLAlchemyError, OSError, ValueError) as exc:
+            raise LedgerError(f"cannot open the ledger {_masked(url)}: {_cause(exc)}") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as session, session.begin():
+                yield session
+        except OperationalError as exc:
+            raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+
+    # -- writing ----------------------------------------------------------
+
+    def claim(
+        self, claim: Claim, now: datetime, owner: str, status: Status = "claimed"
+    ) -> Entry | None:
+        """Insert the occurrence's row; return None if any process has claimed it before."""
+        row = Delivery(
+            key=claim.key,
+            campaign=claim.campaign,
+            post=claim.post,
+            account=claim.account,
+            platform=claim.platform,
+            person=claim.person,
+            scheduled_for=claim.scheduled_for,
+            status=status,
+            attempts=0,
+            owner=owner,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._session() as session:
+                session.add(row)
+                session.flush()
+                return _entry(row)
+        except IntegrityError:
+            return None
+
+    def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
+        """Record an occurrence that will not be sent (missed, skipped) with its reason."""
+        entry = self.claim(claim, now, owner="", status=status)
+        if entry is not None:
+            return self._set(entry.id, now, reason=reason)
+        return None
+
+    def sending(self, entry_id: int, parts: Sequence[str], now: datetime) -> Entry:
+        """Mark that a request is about to go out with exactly these parts."""
+        return self._set(
+            entry_id, now, status="sending", parts=list(parts), attempts=Delivery.attempts + 1
+        )
+
+    def sent(
+        self, entry_id: int, remote_ids: Sequence[str], remote_url: str | None, now: datetime
+    ) -> Entry:
+        """Mark an occurrence sent, with the platform's id(s) and public URL."""
+        return self._set(
+            entry_id,
+            now,
+            status="sent",
+            remote_id=remote_ids[0] if remote_ids else None,
+            remote_ids=list(remote_ids),
+            remote_url=remote_url,
+            sent_at=now,
+            error=None,
+            next_attempt_at=None,
+        )
+
+    def failed(self, entry_id: int, error: str, now: datetime) -> Entry:
+        """Mark an occurrence failed for good, with the platform's reason."""
+        return self._set(entry_id, now, status="failed", error=error, next_attempt_at=None)
+
+    def retrying(self, entry_id: int, error: str, at: datetime, now: datetime) -> Entry:
+        """Mark an occurrence to be tried again at ``at``."""
+        return self._set(entry_id, now, status="retrying", error=error, next_attempt_at=at)
+
+    def uncertain(self, entry_id: int, error: str, now: datetime) -> Entry:
+        """Mark an occurrence whose outcome is unknown; it is never sent again by itself."""
+        return self._set(entry_id, now, status="uncertain", error=error, next_attempt_at=None)
+
+    def _set(self, entry_id: int, now: datetime, **values: Any) -> Entry:
+        with self._session() as session:
+            session.execute(
+                update(Delivery).where(Delivery.id == entry_id).values(updated_at=now, **values)
+            )
+            row = session.get(Delivery, entry_id)
+            if row is None:
+                raise LedgerError(f"ledger row {entry_id} has disappeared")
+            session.refresh(row)
+            return _entry(row)
+
+    # -- reading ----------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        """Return the row of an occurrence key, if any."""
+        with self._session() as session:
+            row = session.scalars(select(Delivery).where(Delivery.key == key)).first()
+            return _entry(row) if row else None
+
+    def history(
+        self,
+        *,
+        campaign: str | None = None,
+        since: datetime | None = None,
+        statuses: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """Return rows, oldest scheduled first (newest ``limit`` rows when limited)."""
+        query = select(Delivery)
+        if campaign is not None:
+            query = query.where(Delivery.campaign == campaign)
+        if since is not None:
+            query = query.where(Delivery.scheduled_for >= since)
+        if statuses:
+            query = query.where(Delivery.status.in_(list(statuses)))
+        query = query.order_by(Delivery.scheduled_for.desc(), Delivery.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._session() as session:
+            rows = [_entry(r) for r in session.scalars(query)]
+        return rows[::-1]
+
+
+def _masked(url: str) -> str:
+    """Hide a password in a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show nothing of it
+        return "(the given URL)"
+
+
+def _cause(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return text[:300]

@@ -1,0 +1,151 @@
+"""Classify what came back from a platform, so that a retry can never post twice.
+
+The rule (SPEC's promise): retry only what surely created nothing (the
+connection was refused, 429, an explicit "come back later"), or anything on a
+platform that deduplicates by key. A timeout or 5xx after the request went out,
+on a platform without such a key, is uncertain: the row waits for a read-back
+or a person, never for a blind retry.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from scheduler.errors import PermanentError, PlatformError, RetryableError, UncertainError
+
+# transport errors raised before a byte of the request could reach the platform
+NOTHING_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+# transport errors raised after the request (maybe) went out
+MAYBE_SENT = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+def parse_wait(value: str | None, now: datetime | None = None) -> float | None:
+    """Read a wait from a header: seconds, an HTTP date, an epoch time or an ISO 8601 time."""
+    if not value:
+        return None
+    value = value.strip()
+    current = now or datetime.now(UTC)
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None:
+        if number > 1_000_000_000:  # an epoch time (Bluesky's RateLimit-Reset)
+            return max(0.0, number - current.timestamp())
+        return max(0.0, number)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))  # Mastodon's X-RateLimit-Reset
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)  # Retry-After as an HTTP date
+        except (TypeError, ValueError):
+            return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def send(
+    platform: str,
+    request: Callable[[], httpx.Response],
+    *,
+    idempotent: bool,
+    reason: Callable[[httpx.Response], str],
+    wait_headers: tuple[str, ...] = ("Retry-After",),
+    body_wait: Callable[[httpx.Response], float | None] | None = None,
+) -> httpx.Response:
+    """Make one request and raise the right PlatformError for anything but success.
+
+    ``idempotent`` says the platform deduplicates this request by a key we sent,
+    so a timeout or 5xx may be retried safely.
+    """
+    try:
+        response = request()
+    except NOTHING_SENT as exc:
+        raise RetryableError(platform, f"could not connect: {_transport(exc)}") from None
+    except MAYBE_SENT as exc:
+        cls = RetryableError if idempotent else UncertainError
+        raise cls(platform, f"no answer after the request went out: {_transport(exc)}") from None
+    except httpx.HTTPError as exc:
+        raise RetryableError(
+            platform, f"request failed before sending: {_transport(exc)}"
+        ) from None
+    if response.is_success:
+        return response
+    raise classify(
+        platform,
+        response,
+        idempotent=idempotent,
+        reason=reason(response),
+        wait=_wait(response, wait_headers, body_wait),
+    )
+
+
+def classify(
+    platform: str, response: httpx.Response, *, idempotent: bool, reason: str, wait: float | None
+) -> PlatformError:
+    """Return the error a non-success response stands for."""
+    status = response.status_code
+    if status == 429:
+        return RetryableError(platform, reason, status=status, wait=wait)
+    if status == 503 and wait is not None:  # explicitly "unavailable, come back later"
+        return RetryableError(platform, reason, status=status, wait=wait)
+    if status >= 500 or status == 408:
+        cls = RetryableError if idempotent else UncertainError
+        return cls(platform, reason, status=status, wait=wait)
+    return PermanentError(platform, reason, status=status)
+
+
+def _wait(
+    response: httpx.Response,
+    headers: tuple[str, ...],
+    body_wait: Callable[[httpx.Response], float | None] | None,
+) -> float | None:
+    if body_wait is not None:
+        found = body_wait(response)
+        if found is not None:
+            return found
+    for name in headers:
+        found = parse_wait(response.headers.get(name))
+        if found is not None:
+            return found
+    return None
+
+
+def json_or_none(response: httpx.Response) -> Any:
+    """Return the response's JSON body, or None if it has none."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def short_body(response: httpx.Response) -> str:
+    """Return the start of a response body, for an error without a structured reason."""
+    text = response.text.strip().replace("\n", " ")
+    return (
+        (text[:200] + "…")
+        if len(text) > 200
+        else (text or response.reason_phrase or "no reason given")
+    )
+
+
+def _transport(exc: Exception) -> str:
+    # httpx messages can hold the URL, and Telegram's URL holds the token: say only what happened
+    return type(exc).__name__

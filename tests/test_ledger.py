@@ -1,0 +1,111 @@
+"""The ledger: one row per occurrence and account, claimed before anything is sent."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from scheduler.errors import LedgerError
+from scheduler.ledger import Claim, Ledger
+
+NOW = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+
+
+def claim(key: str = "c/p/a/2026-07-01T09:00:00Z/-") -> Claim:
+    return Claim(key, "c", "p", "a", "mastodon", None, NOW)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+def test_a_key_is_claimed_once(ledger: Ledger) -> None:
+    first = ledger.claim(claim(), NOW, "one")
+    assert first is not None and first.status == "claimed"
+    assert ledger.claim(claim(), NOW, "two") is None
+
+
+def test_concurrent_claims_let_exactly_one_win(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    Ledger.open(url).close()
+    winners: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def worker(name: str) -> None:
+        try:
+            ledger = Ledger.open(url)
+            start.wait()
+            if ledger.claim(claim(), NOW, name) is not None:
+                winners.append(name)
+            ledger.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(winners) == 1
+
+
+def test_lifecycle_keeps_text_ids_and_times(ledger: Ledger) -> None:
+    entry = ledger.claim(claim(), NOW, "me")
+    assert entry is not None
+    entry = ledger.sending(entry.id, ["part one", "part two"], NOW + timedelta(seconds=1))
+    assert entry.status == "sending" and entry.attempts == 1
+    entry = ledger.sent(entry.id, ["1", "2"], "https://m.example/@a/1", NOW + timedelta(seconds=2))
+    assert entry.status == "sent"
+    assert entry.remote_id == "1" and entry.remote_url == "https://m.example/@a/1"
+    assert entry.text == "part one\n\npart two"
+    assert entry.scheduled_for == NOW and entry.sent_at == NOW + timedelta(seconds=2)
+    assert entry.scheduled_for.tzinfo is not None
+
+
+def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
+    a = ledger.claim(claim("a"), NOW, "me")
+    b = ledger.claim(claim("b"), NOW, "me")
+    assert a and b
+    assert (
+        ledger.failed(a.id, "mastodon (HTTP 401): The access token is invalid", NOW).status
+        == "failed"
+    )
+    assert ledger.retrying(b.id, "429", NOW + timedelta(minutes=1), NOW).status == "retrying"
+    assert ledger.uncertain(b.id, "timeout", NOW).status == "uncertain"
+    missed = ledger.record(
+        claim("c"), "missed", "due at 09:00 while no daemon ran; grace is 15m", NOW
+    )
+    assert missed is not None and missed.status == "missed" and "grace" in (missed.reason or "")
+    assert ledger.record(claim("c"), "skipped", "again", NOW) is None
+    assert [e.key for e in ledger.history()] == ["a", "b", "c"]
+    assert [e.key for e in ledger.history(statuses=["failed"])] == ["a"]
+
+
+def test_history_filters_by_campaign_and_since(ledger: Ledger) -> None:
+    ledger.claim(Claim("k1", "one", "p", "a", "mastodon", None, NOW), NOW, "me")
+    ledger.claim(Claim("k2", "two", "p", "a", "mastodon", None, NOW + timedelta(days=1)), NOW, "me")
+    assert [e.key for e in ledger.history(campaign="two")] == ["k2"]
+    assert [e.key for e in ledger.history(since=NOW + timedelta(hours=1))] == ["k2"]
+
+
+def test_reopening_keeps_rows_and_does_not_migrate_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    Ledger.open(url).claim(claim(), NOW, "me")
+    again = Ledger.open(url)
+    found = again.get(claim().key)
+    assert found is not None and found.status == "claimed"
+
+
+def test_unopenable_ledger_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError) as info:
+        Ledger.open(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    assert "cannot open the ledger" in str(info.value)
+    with pytest.raises(LedgerError) as info:
+        Ledger.open("postgresql+nosuchdriver://user:hunter2@127.0.0.1:9/db")
+    assert "hunter2" not in str(info.value)
