@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from scheduler.platforms.base import AccountSettings, Platform, Secret
+import httpx
+
+from scheduler.platforms import http as web
+from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret
 
 
 class DiscordSettings(AccountSettings):
@@ -14,6 +17,25 @@ class DiscordSettings(AccountSettings):
 
     def base_url(self) -> str:
         return self.webhook_url.get_secret_value().split("/api/", 1)[0]
+
+
+def _reason(response: httpx.Response) -> str:
+    body = web.json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        if response.status_code == 404:
+            return (
+                f"{body['message']}: the webhook was deleted; make a new one and update the secret"
+            )
+        return str(body["message"])
+    return web.short_body(response)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    body = web.json_or_none(response)
+    try:
+        return float(body["retry_after"])
+    except (TypeError, KeyError, ValueError):
+        return None
 
 
 class Discord(Platform):
@@ -26,3 +48,39 @@ class Discord(Platform):
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
     settings_model = DiscordSettings
+
+    settings: DiscordSettings
+
+    def _call(self, method: str, **kwargs: Any) -> httpx.Response:
+        url = self.settings.webhook_url.get_secret_value()
+        return web.send(
+            self.name,
+            lambda: self.http.request(method, url, **kwargs),
+            idempotent=False,
+            reason=_reason,
+            body_wait=_retry_after,
+        )
+
+    def publish(self, out: Outgoing) -> list[Receipt]:
+        """Post each part as a message, with ?wait=true so that its id comes back."""
+        receipts = []
+        for part in out.parts:
+            response = self._call(
+                "POST",
+                params={"wait": "true"},
+                json={"content": part, "allowed_mentions": {"parse": []}},
+            )
+            body = response.json()
+            guild = body.get("guild_id")
+            url = (
+                f"https://discord.com/channels/{guild}/{body.get('channel_id')}/{body['id']}"
+                if guild
+                else None
+            )
+            receipts.append(Receipt(str(body["id"]), url))
+        return receipts
+
+    def check(self) -> str:
+        """Fetch the webhook itself: it answers with its name and channel."""
+        body = self._call("GET").json()
+        return f"webhook '{body.get('name')}' in channel {body.get('channel_id')}"

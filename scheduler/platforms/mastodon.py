@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import html
+import re
+from typing import Any, ClassVar, Literal
 
-from scheduler.platforms.base import AccountSettings, Platform, Secret, Url
+import httpx
+
+from scheduler.errors import PermanentError, RetryableError
+from scheduler.platforms import http as web
+from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+
+MEDIA_POLLS = 30  # how many times to ask whether an upload is processed
+MEDIA_POLL_SECONDS = 1.0
 
 
 class MastodonSettings(AccountSettings):
@@ -17,6 +26,25 @@ class MastodonSettings(AccountSettings):
     url_key = "instance"
 
 
+def _reason(response: httpx.Response) -> str:
+    body = web.json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return web.short_body(response)
+
+
+def html_to_text(content: str) -> str:
+    """Turn a status's HTML back into the text that was posted (for read-back matching)."""
+    text = re.sub(r"</p>\s*<p>", "\n\n", content)
+    text = re.sub(r"<br\s*/?>", "\n", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return html.unescape(text).strip()
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
 class Mastodon(Platform):
     """Mastodon counts graphemes, URLs as 23 and remote mentions by their local part."""
 
@@ -26,3 +54,118 @@ class Mastodon(Platform):
     counter = "mastodon"
     secret_fields: ClassVar[tuple[str, ...]] = ("access_token",)
     settings_model = MastodonSettings
+    dedupes_by_key = True  # Idempotency-Key: the same key within an hour returns the same status
+    can_read_back = True
+
+    settings: MastodonSettings
+
+    def _headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.settings.access_token.get_secret_value()}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
+        url = f"{self.settings.instance}{path}"
+        return web.send(
+            self.name,
+            lambda: self.http.request(method, url, **kwargs),
+            idempotent=idempotent,
+            reason=_reason,
+            wait_headers=("X-RateLimit-Reset", "Retry-After"),
+        )
+
+    def publish(self, out: Outgoing) -> list[Receipt]:
+        """Post each part as a status, replying to the one before, with Idempotency-Key."""
+        media_ids = [self._upload(m, out, i) for i, m in enumerate(out.media)]
+        receipts: list[Receipt] = []
+        for i, part in enumerate(out.parts):
+            data: dict[str, Any] = {"status": part, "visibility": self.settings.visibility}
+            if out.language:
+                data["language"] = out.language
+            if out.content_warning:
+                data["spoiler_text"] = out.content_warning
+            if receipts:
+                data["in_reply_to_id"] = receipts[-1].remote_id
+            if i == 0 and media_ids:
+                data["media_ids"] = media_ids
+            response = self._call(
+                "POST",
+                "/api/v1/statuses",
+                idempotent=True,
+                json=data,
+                headers=self._headers(out.idempotency_key(i)),
+            )
+            body = response.json()
+            receipts.append(Receipt(str(body["id"]), body.get("url") or body.get("uri")))
+        return receipts
+
+    def _upload(self, media: Any, out: Outgoing, index: int) -> str:
+        """Upload one image with its alt text; wait while the instance processes it."""
+        try:
+            content = media.path.read_bytes()
+        except OSError as exc:
+            raise PermanentError(self.name, f"cannot read {media.path}: {exc.strerror}") from None
+        response = self._call(
+            "POST",
+            "/api/v2/media",
+            idempotent=False,
+            files={"file": (media.path.name, content, media.mime)},
+            data={"description": media.alt},
+            headers=self._headers(),
+        )
+        body = response.json()
+        media_id = str(body["id"])
+        polls = 0
+        while (
+            response.status_code == 202 or (response.status_code == 206) or body.get("url") is None
+        ):
+            polls += 1
+            if polls > MEDIA_POLLS:
+                raise RetryableError(
+                    self.name, f"the instance is still processing {media.path.name}"
+                )
+            self.pause(MEDIA_POLL_SECONDS)
+            response = self._call(
+                "GET", f"/api/v1/media/{media_id}", idempotent=True, headers=self._headers()
+            )
+            body = response.json()
+        return media_id
+
+    def _me(self) -> dict[str, Any]:
+        response = self._call(
+            "GET", "/api/v1/accounts/verify_credentials", idempotent=True, headers=self._headers()
+        )
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
+    def check(self) -> str:
+        """Verify the token with verify_credentials; return @user@instance."""
+        me = self._me()
+        host = httpx.URL(self.settings.instance).host
+        return f"@{me.get('acct') or me.get('username')}@{host}"
+
+    def read_back(self, out: Outgoing) -> Receipt | None:
+        """Look for the first part's exact text among the account's recent statuses."""
+        me = self._me()
+        response = self._call(
+            "GET",
+            f"/api/v1/accounts/{me.get('id')}/statuses",
+            idempotent=True,
+            params={"limit": 40},
+            headers=self._headers(),
+        )
+        for status in response.json():
+            if _same(html_to_text(str(status.get("content", ""))), out.parts[0]):
+                return Receipt(str(status["id"]), status.get("url") or status.get("uri"))
+        return None
+
+    def live_limit(self) -> int | None:
+        """Read the instance's own limit (configuration.statuses.max_characters)."""
+        response = self._call("GET", "/api/v2/instance", idempotent=True)
+        body = web.json_or_none(response)
+        try:
+            value = body["configuration"]["statuses"]["max_characters"]
+        except (TypeError, KeyError):
+            return None
+        return int(value) if isinstance(value, int) and value > 0 else None

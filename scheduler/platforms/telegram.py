@@ -1,12 +1,20 @@
-"""Telegram: a bot posting to a channel or group through the Bot API."""
+"""Telegram: a bot posting to a channel or group through the Bot API.
+
+The bot token is part of every URL path, so no URL of ours ever reaches an
+error message (see platforms/http.py) and httpx's request log is kept quiet.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import html
+from typing import Any, ClassVar
 
+import httpx
 from pydantic import field_validator
 
-from scheduler.platforms.base import AccountSettings, Platform, Secret, Url
+from scheduler.errors import PermanentError
+from scheduler.platforms import http as web
+from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
 
 
 class TelegramSettings(AccountSettings):
@@ -25,6 +33,31 @@ class TelegramSettings(AccountSettings):
         return value
 
 
+def _reason(response: httpx.Response) -> str:
+    body = web.json_or_none(response)
+    if isinstance(body, dict) and isinstance(body.get("description"), str):
+        return str(body["description"])
+    return web.short_body(response)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    body = web.json_or_none(response)
+    try:
+        return float(body["parameters"]["retry_after"])
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def message_url(chat: str | int, message_id: int) -> str | None:
+    """Return the public link of a message in a channel or supergroup, where one exists."""
+    text = str(chat)
+    if text.startswith("@"):
+        return f"https://t.me/{text[1:]}/{message_id}"
+    if text.startswith("-100"):
+        return f"https://t.me/c/{text[4:]}/{message_id}"
+    return None
+
+
 class Telegram(Platform):
     """Telegram counts code points: 4096 per message, 1024 per caption."""
 
@@ -36,3 +69,61 @@ class Telegram(Platform):
     has_threads = False
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token",)
     settings_model = TelegramSettings
+
+    settings: TelegramSettings
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        url = f"{self.settings.api}/bot{self.settings.bot_token.get_secret_value()}/{method}"
+        response = web.send(
+            self.name,
+            lambda: self.http.post(url, **kwargs),
+            idempotent=False,
+            reason=_reason,
+            body_wait=_retry_after,
+        )
+        body = web.json_or_none(response)
+        if not isinstance(body, dict) or not body.get("ok"):
+            raise PermanentError(self.name, _reason(response), status=response.status_code)
+        result = body.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def publish(self, out: Outgoing) -> list[Receipt]:
+        """Send each part as a message (the first as a photo caption when there is media)."""
+        receipts: list[Receipt] = []
+        for i, part in enumerate(out.parts):
+            text = html.escape(part, quote=False)  # a '<' or '&' in a name must not break HTML
+            if i == 0 and out.media:
+                media = out.media[0]
+                try:
+                    content = media.path.read_bytes()
+                except OSError as exc:
+                    raise PermanentError(
+                        self.name, f"cannot read {media.path}: {exc.strerror}"
+                    ) from None
+                result = self._call(
+                    "sendPhoto",
+                    data={
+                        "chat_id": str(self.settings.chat),
+                        "caption": text,
+                        "parse_mode": "HTML",
+                    },
+                    files={"photo": (media.path.name, content, media.mime)},
+                )
+            else:
+                payload: dict[str, Any] = {
+                    "chat_id": self.settings.chat,
+                    "text": text,
+                    "parse_mode": "HTML",
+                    "link_preview_options": {"is_disabled": not out.link_preview},
+                }
+                result = self._call("sendMessage", json=payload)
+            message_id = int(result.get("message_id", 0))
+            receipts.append(Receipt(str(message_id), message_url(self.settings.chat, message_id)))
+        return receipts
+
+    def check(self) -> str:
+        """Verify the token with getMe, and that the bot can see the chat with getChat."""
+        me = self._call("getMe")
+        chat = self._call("getChat", json={"chat_id": self.settings.chat})
+        where = chat.get("title") or chat.get("username") or self.settings.chat
+        return f"bot @{me.get('username')} in {where}"

@@ -1,0 +1,305 @@
+"""One contract suite over every platform adapter, with httpx.MockTransport.
+
+Each adapter must: publish and return receipts; keep the platform's own words on
+a permanent error; honour the platform's wait on 429; treat a timeout or 5xx as
+retryable only where the platform deduplicates by key, else as uncertain; and
+never let a secret into an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from scheduler.errors import PermanentError, PlatformError, RetryableError, UncertainError
+from scheduler.platforms import PLATFORMS
+from scheduler.platforms.base import Outgoing, Platform
+from scheduler.platforms.webhook import SIGNATURE_HEADER, sign
+
+NOW = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass
+class Case:
+    platform: str
+    settings: dict[str, Any]
+    secrets: list[str]
+    ok: Handler
+    auth_fail: httpx.Response
+    auth_words: str
+    rate_limited: httpx.Response
+    wait: float
+    checks: Callable[[list[httpx.Request]], None] = field(default=lambda _r: None)
+
+
+def _mastodon_ok(request: httpx.Request) -> httpx.Response:
+    n = request.extensions.setdefault("n", 1)
+    return httpx.Response(200, json={"id": f"10{n}", "url": f"https://m.example/@a/10{n}"})
+
+
+def _mastodon_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    assert req.url.path == "/api/v1/statuses"
+    assert req.headers["Authorization"] == "Bearer tok-mastodon-123"
+    assert len(req.headers["Idempotency-Key"]) >= 32
+    body = json.loads(req.content)
+    assert body["status"] == "Free them" and body["language"] == "en"
+
+
+def _telegram_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    assert req.url.path == "/bot123:tg-secret/sendMessage"
+    body = json.loads(req.content)
+    assert body["parse_mode"] == "HTML" and body["chat_id"] == "@chan"
+
+
+def _discord_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    assert req.url.params["wait"] == "true"
+    assert json.loads(req.content)["allowed_mentions"] == {"parse": []}
+
+
+def _webhook_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    assert req.headers[SIGNATURE_HEADER] == sign("hook-secret", req.content)
+    assert json.loads(req.content)["text"] == "Free them"
+
+
+CASES = [
+    Case(
+        "mastodon",
+        {
+            "platform": "mastodon",
+            "instance": "https://m.example",
+            "access_token": "tok-mastodon-123",
+        },
+        ["tok-mastodon-123"],
+        _mastodon_ok,
+        httpx.Response(401, json={"error": "The access token is invalid"}),
+        "The access token is invalid",
+        httpx.Response(
+            429,
+            json={"error": "Too many requests"},
+            headers={"X-RateLimit-Reset": (NOW + timedelta(seconds=90)).isoformat()},
+        ),
+        90,
+        _mastodon_checks,
+    ),
+    Case(
+        "telegram",
+        {
+            "platform": "telegram",
+            "api": "https://tg.example",
+            "bot_token": "123:tg-secret",
+            "chat": "@chan",
+        },
+        ["123:tg-secret", "tg-secret"],
+        lambda _r: httpx.Response(
+            200, json={"ok": True, "result": {"message_id": 7, "chat": {"id": -1}}}
+        ),
+        httpx.Response(401, json={"ok": False, "error_code": 401, "description": "Unauthorized"}),
+        "Unauthorized",
+        httpx.Response(
+            429,
+            json={
+                "ok": False,
+                "error_code": 429,
+                "description": "Too Many Requests: retry after 3",
+                "parameters": {"retry_after": 3},
+            },
+        ),
+        3,
+        _telegram_checks,
+    ),
+    Case(
+        "discord",
+        {"platform": "discord", "webhook_url": "https://d.example/api/webhooks/1/hook-token"},
+        ["hook-token"],
+        lambda _r: httpx.Response(200, json={"id": "99", "channel_id": "5", "guild_id": "4"}),
+        httpx.Response(404, json={"message": "Unknown Webhook", "code": 10015}),
+        "Unknown Webhook",
+        httpx.Response(
+            429,
+            json={"message": "You are being rate limited.", "retry_after": 1.5, "global": False},
+        ),
+        1.5,
+        _discord_checks,
+    ),
+    Case(
+        "webhook",
+        {"platform": "webhook", "url": "https://hook.example/in", "secret": "hook-secret"},
+        ["hook-secret"],
+        lambda _r: httpx.Response(200, json={"id": "abc"}),
+        httpx.Response(403, json={"error": "bad signature"}),
+        "bad signature",
+        httpx.Response(429, headers={"Retry-After": "12"}),
+        12,
+        _webhook_checks,
+    ),
+]
+IDS = [c.platform for c in CASES]
+
+
+def adapter(case: Case, handler: Handler) -> Platform:
+    cls = PLATFORMS[case.platform]
+    settings = cls.settings_model.model_validate(case.settings)
+    return cls(settings, httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def outgoing(parts: tuple[str, ...] = ("Free them",)) -> Outgoing:
+    return Outgoing("c/p/a/2026-07-01T09:00:00Z/-", parts, NOW, language="en")
+
+
+def no_secret_in(case: Case, exc: BaseException) -> None:
+    shown = f"{exc} {exc!r} {getattr(exc, 'reason', '')}"
+    for secret in case.secrets:
+        assert secret not in shown
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_happy_path_returns_receipts(case: Case) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return case.ok(request)
+
+    (receipt,) = adapter(case, handler).publish(outgoing())
+    assert receipt.remote_id
+    case.checks(seen)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_auth_failure_is_permanent_in_the_platforms_words(case: Case) -> None:
+    with pytest.raises(PermanentError) as info:
+        adapter(case, lambda _r: case.auth_fail).publish(outgoing())
+    assert case.auth_words in str(info.value)
+    no_secret_in(case, info.value)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_rate_limit_is_retryable_with_the_platforms_wait(
+    case: Case, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(RetryableError) as info:
+        adapter(case, lambda _r: case.rate_limited).publish(outgoing())
+    assert info.value.wait is not None
+    # Mastodon's reset is an absolute time: allow for the real clock
+    assert info.value.wait == pytest.approx(case.wait, abs=1) or case.platform == "mastodon"
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(lambda _r: httpx.Response(500, text="Internal Server Error"), id="500"),
+        pytest.param(lambda _r: httpx.Response(502, text="Bad Gateway"), id="502"),
+        pytest.param("timeout", id="read-timeout"),
+        pytest.param("dropped", id="connection-dropped"),
+    ],
+)
+def test_outcome_unknown_is_uncertain_unless_the_platform_dedupes(case: Case, failure: Any) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if failure == "timeout":
+            raise httpx.ReadTimeout("timed out", request=request)
+        if failure == "dropped":
+            raise httpx.RemoteProtocolError("Server disconnected", request=request)
+        result: httpx.Response = failure(request)
+        return result
+
+    cls = PLATFORMS[case.platform]
+    expected: type[PlatformError] = RetryableError if cls.dedupes_by_key else UncertainError
+    with pytest.raises(PlatformError) as info:
+        adapter(case, handler).publish(outgoing())
+    assert type(info.value) is expected
+    no_secret_in(case, info.value)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_connection_refused_is_retryable(case: Case) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    with pytest.raises(RetryableError) as info:
+        adapter(case, handler).publish(outgoing())
+    no_secret_in(case, info.value)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_settings_never_print_secrets(case: Case) -> None:
+    cls = PLATFORMS[case.platform]
+    settings = cls.settings_model.model_validate(case.settings)
+    for shown in (str(settings), repr(settings), settings.model_dump_json()):
+        for secret in case.secrets:
+            assert secret not in shown
+
+
+def test_mastodon_thread_replies_to_the_previous_part_with_stable_keys() -> None:
+    bodies: list[dict[str, Any]] = []
+    keys: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        keys.append(request.headers["Idempotency-Key"])
+        return httpx.Response(
+            200, json={"id": str(len(bodies)), "url": f"https://m.example/{len(bodies)}"}
+        )
+
+    receipts = adapter(CASES[0], handler).publish(outgoing(("one 1/2", "two 2/2")))
+    assert [r.remote_id for r in receipts] == ["1", "2"]
+    assert "in_reply_to_id" not in bodies[0] and bodies[1]["in_reply_to_id"] == "1"
+    again: list[str] = []
+    adapter(
+        CASES[0],
+        lambda r: (
+            again.append(r.headers["Idempotency-Key"]),
+            httpx.Response(200, json={"id": "1"}),
+        )[1],
+    ).publish(outgoing(("one 1/2", "two 2/2")))
+    assert again == keys and keys[0] != keys[1]
+
+
+def test_telegram_escapes_html_so_names_cannot_break_the_message() -> None:
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["text"])
+        return httpx.Response(200, json={"ok": True, "result": {"message_id": 1}})
+
+    adapter(CASES[1], handler).publish(outgoing(("<Fatimə> & co",)))
+    assert sent == ["&lt;Fatimə&gt; &amp; co"]
+
+
+def test_telegram_message_url_for_public_channel() -> None:
+    (receipt,) = adapter(CASES[1], CASES[1].ok).publish(outgoing())
+    assert receipt.url == "https://t.me/chan/7"
+
+
+def test_mastodon_reads_the_instance_limit_and_reads_back() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v2/instance":
+            return httpx.Response(
+                200, json={"configuration": {"statuses": {"max_characters": 5000}}}
+            )
+        if request.url.path == "/api/v1/accounts/verify_credentials":
+            return httpx.Response(200, json={"id": "42", "acct": "hr"})
+        if request.url.path == "/api/v1/accounts/42/statuses":
+            return httpx.Response(
+                200,
+                json=[{"id": "7", "url": "https://m.example/@hr/7", "content": "<p>Free them</p>"}],
+            )
+        return httpx.Response(404)
+
+    m = adapter(CASES[0], handler)
+    assert m.live_limit() == 5000
+    found = m.read_back(outgoing())
+    assert found is not None and found.remote_id == "7"
+    assert m.read_back(outgoing(("Something else",))) is None
+    assert m.check() == "@hr@m.example"
