@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -12,9 +13,14 @@ from typing import Any, TypeVar
 
 import click
 
-from scheduler import dryrun, preview
+from scheduler import dryrun, preview, reports
+from scheduler.accounts import Account
+from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.config import DEFAULT_DB, Settings, environment
-from scheduler.errors import Problem, SolidarityError
+from scheduler.dispatch import Dispatcher, make_adapter
+from scheduler.errors import PlatformError, Problem, SolidarityError, display_path
+from scheduler.ledger import Ledger
+from scheduler.planning import Occurrence, next_instant, plan_post
 from scheduler.project import Project, load_project
 from scheduler.timeutil import parse_date_or_datetime, parse_datetime
 
@@ -211,8 +217,239 @@ def preview_command(
         sys.exit(1)
 
 
+def _missing_sqlite(url: str) -> bool:
+    """Say whether a SQLite ledger file does not exist yet (reading must not create it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    return (
+        parsed.get_backend_name() == "sqlite"
+        and bool(parsed.database)
+        and parsed.database != ":memory:"
+        and not Path(parsed.database).exists()
+    )
+
+
+def _ledger(settings: Settings) -> Ledger:
+    return Ledger.open(settings.db)
+
+
+def _require_secrets(accounts: list[Account]) -> None:
+    problems = [p for a in accounts for p in a.unset_problems("set it before sending")]
+    if problems:
+        _report([Problem(p.path, p.line, p.message) for p in problems])
+        names = sorted({u.var for a in accounts for u in a.unset})
+        raise SolidarityError(
+            f"missing secrets: {', '.join(names)}; set them in the environment or .env"
+        )
+
+
+def _pick_person(
+    lc: LoadedCampaign, post: Post, wanted: str | None, now: datetime
+) -> list[str | None]:
+    """Return whom a manual send features: --person, else whom the schedule features now."""
+    c = lc.campaign
+    if wanted is not None:
+        person = c.person(wanted)
+        if person is None:
+            known = ", ".join(p.id for p in c.people) or "none"
+            raise click.BadParameter(
+                f"no person '{wanted}' in {c.name}; people: {known}", param_hint="--person"
+            )
+        if person.released_by(now.astimezone(c.tz).date()):
+            raise SolidarityError(
+                f"{person.name} was released on {person.released_on}; nothing is sent featuring them"
+            )
+        return [person.id]
+    if not (post.rotate or post.for_each):
+        return [None]
+    detained = [p for p in c.people if not p.released_by(now.astimezone(c.tz).date())]
+    if not detained:
+        raise SolidarityError(
+            f"everyone post '{post.id}' speaks for has been released; nothing to send"
+        )
+    if post.for_each:
+        return [p.id for p in detained]
+    recent = plan_post(c, post, now - timedelta(days=400), now + timedelta(seconds=1))
+    last = None
+    for last in recent:  # noqa: B007 - the last one is whom the rotation features now
+        pass
+    if last is None:
+        upcoming = next_instant(c, post, now)
+        found = (
+            list(plan_post(c, post, upcoming, upcoming + timedelta(seconds=1))) if upcoming else []
+        )
+        last = found[0] if found else None
+    return [last.person if last else detained[0].id]
+
+
+@cli.command()
+@click.argument("campaign")
+@click.argument("post_id", metavar="POST")
+@click.option("--account", metavar="A", default=None, help="only this account")
+@click.option("--person", metavar="P", default=None, help="feature this person")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@global_options
+@click.pass_context
+@handle_errors
+def send(
+    ctx: click.Context,
+    /,
+    campaign: str,
+    post_id: str,
+    account: str | None,
+    person: str | None,
+    yes: bool,
+    **options: Any,
+) -> None:
+    """Post one occurrence now, through the daemon's path, and log it."""
+    project, now = _load(ctx, options)
+    lc = project.campaign(campaign)
+    if lc is None:
+        _report(project.errors)
+        known = ", ".join(c.campaign.name for c in project.campaigns) or "none loaded"
+        raise click.BadParameter(
+            f"no campaign '{campaign}'; campaigns: {known}", param_hint="CAMPAIGN"
+        )
+    post = next((p for p in lc.campaign.posts if p.id == post_id), None)
+    if post is None:
+        raise click.BadParameter(
+            f"no post '{post_id}' in {campaign}; posts: {', '.join(p.id for p in lc.campaign.posts)}",
+            param_hint="POST",
+        )
+    targets = project.accounts_of(lc, post)
+    if account is not None:
+        targets = [a for a in targets if a.name == account]
+        if not targets:
+            raise click.BadParameter(
+                f"post '{post_id}' does not go to '{account}'", param_hint="--account"
+            )
+    _require_secrets(targets)
+    instant = now.astimezone(lc.campaign.tz).replace(microsecond=0)
+    people = _pick_person(lc, post, person, now)
+    jobs = [
+        (Occurrence(lc.campaign.name, post.id, a.name, instant, who, 0), a)
+        for a in targets
+        for who in people
+    ]
+    for occ, acct in jobs:
+        msg = project.renderer.message(lc, post, occ, acct)
+        click.echo(
+            f"── {acct.name} ({acct.platform.label}){f' [{occ.person}]' if occ.person else ''}: {msg.length}/{msg.limit or '-'} {msg.status}"
+        )
+        click.echo(msg.text)
+        if msg.status != "ok":
+            raise SolidarityError(
+                f"the text is too long for {acct.name}; run `solidarity validate` for details"
+            )
+    if not yes:
+        click.confirm(f"Post this now to {len(jobs)} account(s)?", abort=True, err=True)
+    ledger = _ledger(project.settings)
+    dispatcher = Dispatcher(project, ledger, clock=lambda: datetime.now(UTC))
+    failed = 0
+    for occ, acct in jobs:
+        entry = dispatcher.deliver(lc, post, occ, acct)
+        if entry.status == "sent":
+            click.echo(f"{acct.name}: sent {entry.remote_url or entry.remote_id}")
+        else:
+            failed += 1
+            click.echo(f"{acct.name}: {entry.status}: {entry.error or entry.reason}", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--campaign", metavar="C", default=None)
+@click.option(
+    "--since",
+    metavar="T",
+    default=None,
+    help="from this date or time on (UTC unless it has an offset)",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@global_options
+@click.pass_context
+@handle_errors
+def history(
+    ctx: click.Context, /, campaign: str | None, since: str | None, fmt: str, **options: Any
+) -> None:
+    """Show what was sent, failed, missed or is uncertain, from the ledger."""
+    settings, now = _settings(ctx, _globals(options))
+    start = None
+    if since is not None:
+        start = _when(since, now)
+        start = start if start.tzinfo else start.replace(tzinfo=UTC)
+    if _missing_sqlite(settings.db):
+        click.echo("Nothing in the ledger yet." if fmt == "table" else "", nl=fmt == "table")
+        return
+    ledger = _ledger(settings)
+    entries = ledger.history(campaign=campaign, since=start)
+    from scheduler.campaigns import load_campaigns
+
+    loaded, _ = load_campaigns(settings.campaigns) if settings.campaigns.is_dir() else ([], [])
+    zones = {lc.campaign.name: lc.campaign.timezone for lc in loaded}
+    click.echo(
+        reports.json_lines(entries, zones) if fmt == "json" else reports.table(entries, zones),
+        nl=False,
+    )
+
+
+@cli.group()
+def accounts() -> None:
+    """Work with the accounts in accounts.yaml."""
+
+
+@accounts.command("check")
+@click.option("--account", metavar="A", default=None, help="only this account")
+@global_options
+@click.pass_context
+@handle_errors
+def accounts_check(ctx: click.Context, /, account: str | None, **options: Any) -> None:
+    """Verify each account's credentials with one harmless call."""
+    project, _now = _load(ctx, options)
+    _report([p for p in project.errors if p.path == display_path(project.settings.accounts)])
+    chosen = [a for a in project.accounts.values() if account is None or a.name == account]
+    if account is not None and not chosen:
+        raise click.BadParameter(
+            f"no account '{account}'; accounts: {', '.join(sorted(project.accounts)) or 'none'}",
+            param_hint="--account",
+        )
+    bad = 0
+    for acct in chosen:
+        if acct.unset:
+            bad += 1
+            click.echo(
+                f"{acct.name} ({acct.platform.label}): not checked: {', '.join('${' + u.var + '}' for u in acct.unset)} not set"
+            )
+            continue
+        try:
+            who = make_adapter(acct).check()
+        except PlatformError as exc:
+            bad += 1
+            click.echo(f"{acct.name} ({acct.platform.label}): refused: {exc.reason}")
+            continue
+        click.echo(f"{acct.name} ({acct.platform.label}): ok, {who}")
+    if bad or project.errors:
+        sys.exit(1)
+
+
 def main() -> None:
     """Run the command line, with ``.env`` read first (the real environment wins)."""
     for key, value in environment().items():
         os.environ.setdefault(key, value)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "alembic",
+    ):  # httpx logs URLs, and Telegram's holds the token
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     cli(prog_name="solidarity")
