@@ -226,12 +226,10 @@ def _missing_sqlite(url: str) -> bool:
         parsed = make_url(url)
     except ArgumentError:
         return False
-    return (
-        parsed.get_backend_name() == "sqlite"
-        and bool(parsed.database)
-        and parsed.database != ":memory:"
-        and not Path(parsed.database).exists()
-    )
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return False
+    return not Path(database).exists()
 
 
 def _ledger(settings: Settings) -> Ledger:

@@ -14,8 +14,6 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 
-import regex
-
 from scheduler import xtext
 from scheduler.xtext import MASTODON_URL_LENGTH, mastodon_url_spans
 
@@ -32,10 +30,10 @@ __all__ = [
 ]
 
 ELLIPSIS = "\u2026"
-_GRAPHEME = regex.compile(r"\X")
+_GRAPHEME = r"\X"
 # Characters that can share a grapheme cluster with a neighbour (UAX #29 rules
 # GB3, GB6-9c, GB11-13); all others stand alone unless a neighbour is one of these.
-_GCB_JOINER = regex.compile(
+_GCB_JOINER = (
     r"[\r\p{GCB=Extend}\p{GCB=ZWJ}\p{GCB=SpacingMark}\p{GCB=Prepend}\p{GCB=RI}"
     r"\p{GCB=L}\p{GCB=V}\p{GCB=T}\p{GCB=LV}\p{GCB=LVT}]+"
 )
@@ -44,22 +42,54 @@ _BEYOND_U02FF = re.compile(r"[^\x00-\u02ff]")
 # end_mention_match: a mention followed by an at sign, a Latin accent or "://"
 # is no mention.
 _WORD = r"\p{L}\p{M}\p{Nd}\p{Pc}"
-_MENTION = regex.compile(
+_MENTION = (
     rf"(?<![=/{_WORD}])@((?i:[a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[{_WORD}]+(?:[.-]+[{_WORD}]+)*)?)"
 )
-_NOT_MENTION_AFTER = regex.compile(
+_NOT_MENTION_AFTER = (
     r"[@\uff20\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
     r"\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff]|://"
 )
 _URL_PLACEHOLDER = "x" * MASTODON_URL_LENGTH
 # Where a thread may break: after a sentence (before the space that follows it, or
 # right after CJK full stops, which take no space), and at spaces.
-_SENTENCE_END = regex.compile(
+_SENTENCE_END = (
     r"[.!?\u2026\u203c\u2049]+[\"'\u2019\u201d)\]\u00bb]*(?=\s)|[\u3002\uff01\uff1f]+"
     r"[\u300d\u300f\uff09]*|(?=\n)"
 )
-_WORD_END = regex.compile(r"(?<=\S)(?=\s)|(?<=[\u3001\uff0c\uff1b\uff1a])")
+_WORD_END = r"(?<=\S)(?=\s)|(?<=[\u3001\uff0c\uff1b\uff1a])"
 _SUFFIX_DIGITS_MAX = 4
+
+
+class _Rules:
+    """The patterns above that need the regex module (Unicode properties, \\X)."""
+
+    __slots__ = (
+        "gcb_joiner",
+        "grapheme",
+        "mention",
+        "not_mention_after",
+        "sentence_end",
+        "word_end",
+    )
+
+    def __init__(self) -> None:
+        import regex  # ~20 ms to import, so only when needed
+
+        self.grapheme = regex.compile(_GRAPHEME)
+        self.gcb_joiner = regex.compile(_GCB_JOINER)
+        self.mention = regex.compile(_MENTION)
+        self.not_mention_after = regex.compile(_NOT_MENTION_AFTER)
+        self.sentence_end = regex.compile(_SENTENCE_END)
+        self.word_end = regex.compile(_WORD_END)
+
+
+@functools.cache
+def _rules() -> _Rules:
+    """Compile the regex-module patterns on first need.
+
+    Counting ASCII text needs them only for mentions; splitting and truncating do.
+    """
+    return _Rules()
 
 
 @functools.cache
@@ -71,7 +101,7 @@ def _joiners() -> re.Pattern[str]:
     safe), which keeps emoji inside the windows handed to \\X. Built once, ~25 ms.
     """
     bmp = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
-    spans = (m.span() for m in _GCB_JOINER.finditer(bmp))
+    spans = (m.span() for m in _rules().gcb_joiner.finditer(bmp))
     ranges = "".join(rf"\u{ord(bmp[s]):04x}-\u{ord(bmp[e - 1]):04x}" for s, e in spans)
     return re.compile(rf"[{ranges}\U00010000-\U0010ffff]+")
 
@@ -94,7 +124,7 @@ def _graphemes(text: str) -> int:
 
 def _merged(text: str, start: int, stop: int) -> int:
     """Return how many code points of text[start:stop] join the cluster before them."""
-    return stop - start - len(_GRAPHEME.findall(text, start, stop)) if stop > start else 0
+    return stop - start - len(_rules().grapheme.findall(text, start, stop)) if stop > start else 0
 
 
 def codepoints(text: str) -> int:
@@ -117,8 +147,9 @@ def _mastodon_length(text: str) -> int:
         (start, end, _URL_PLACEHOLDER) for start, end in mastodon_url_spans(text)
     ]
     if "@" in text:
-        for m in _MENTION.finditer(text):
-            if "@" in m.group(1) and not _NOT_MENTION_AFTER.match(text, m.end()):
+        rules = _rules()
+        for m in rules.mention.finditer(text):
+            if "@" in m.group(1) and not rules.not_mention_after.match(text, m.end()):
                 entities.append((m.start(), m.end(), "@" + m.group(1).split("@", 1)[0]))
     if not entities:
         return _graphemes(text)
@@ -217,7 +248,7 @@ def _last_fitting(candidates: list[int], fits: Callable[[int], bool]) -> int | N
 
 def _grapheme_ends(text: str, start: int, end: int) -> list[int]:
     """Return the offsets after each grapheme cluster of text[start:end]."""
-    return [m.end() for m in _GRAPHEME.finditer(text, start, end)]
+    return [m.end() for m in _rules().grapheme.finditer(text, start, end)]
 
 
 def _with_ellipsis(head: str) -> str:
@@ -242,7 +273,7 @@ def truncate(text: str, limit: int, counter: str) -> str:
     def fits(end: int) -> bool:
         return measure(_with_ellipsis(stripped[:end])) <= limit
 
-    end = _last_fitting([m.start() for m in _WORD_END.finditer(stripped)], fits)
+    end = _last_fitting([m.start() for m in _rules().word_end.finditer(stripped)], fits)
     if end is None:
         end = _last_fitting(_grapheme_ends(stripped, 0, len(stripped)), fits)
     if end is None:
@@ -252,8 +283,9 @@ def truncate(text: str, limit: int, counter: str) -> str:
 
 def _breaks(text: str, start: int) -> Iterator[list[int]]:
     """Yield the break offsets after start: sentence ends, word ends, graphemes, code points."""
-    yield [m.end() for m in _SENTENCE_END.finditer(text, start) if m.end() > start]
-    yield [m.start() for m in _WORD_END.finditer(text, start) if m.start() > start]
+    rules = _rules()
+    yield [m.end() for m in rules.sentence_end.finditer(text, start) if m.end() > start]
+    yield [m.start() for m in rules.word_end.finditer(text, start) if m.start() > start]
     yield _grapheme_ends(text, start, len(text))
     yield list(range(start + 1, len(text) + 1))  # splits a cluster: only for tiny limits
 

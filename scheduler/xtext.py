@@ -20,11 +20,9 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from importlib import resources
-from typing import NamedTuple, TypeAlias
-
-import regex
+from typing import NamedTuple
 
 __all__ = [
     "MASTODON_URL_LENGTH",
@@ -53,8 +51,12 @@ _LATIN_ACCENTS = (
     r"\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
 )
 _CYRILLIC = r"\u0400-\u04ff"
+# (Spelt out: the string module takes ~1.5 ms to import.)
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ALNUM = frozenset(_UPPER + _UPPER.lower() + "0123456789")
 # twitter-text adds `|[{_DIRECTIONAL}]`, which the class already admits.
 _PRECEDING = rf"(?:[^A-Za-z0-9@\uff20$#\uff03{_INVALID}]|^)"
+_NOT_PRECEDING = _ALNUM | frozenset("@\uff20$#\uff03\ufffe\ufeff\uffff")
 _HTTP = r"[hH][tT][tT][pP][sS]?://"
 # X: twitter-text JS v3.1.
 _X_PUNCT = r"!'#%&()*+,\\\-./:;<=>?@\[\]^_{|}~$"
@@ -62,15 +64,13 @@ _X_QUERY = r"[A-Za-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _X_QUERY_END = r"[A-Za-z0-9\-_&=#/]"
 _X_PUNYCODE = r"(?:[xX][nN]--[\-0-9A-Za-z]+)"
 # Mastodon: the Ruby gem's domain grammar with Mastodon's path and query rules,
-# its \p{White_Space} and UCHARS (RFC 3987 ucschar and iprivate) spelt out.
+# its \p{White_Space} spelt out. Its UCHARS (RFC 3987 ucschar and iprivate) are
+# spelt by what they leave out, as `[^{_NOT_UCHARS}]`: `re` compiles a class in a
+# step per BMP character it holds, ~9 ms for ucschar's 63,000 characters.
 _RUBY_PUNCT = r"!\"#$%&'()*+,\-./:;<=>?@\[\]^_`{|}~"
 _WHITE_SPACE = r"\t-\r\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-_UCHARS = (
-    r"\xa0-\ud7ff\uf900-\ufdcf\ufdf0-\uffef\U00010000-\U0001fffd\U00020000-\U0002fffd"
-    r"\U00030000-\U0003fffd\U00040000-\U0004fffd\U00050000-\U0005fffd\U00060000-\U0006fffd"
-    r"\U00070000-\U0007fffd\U00080000-\U0008fffd\U00090000-\U0009fffd\U000a0000-\U000afffd"
-    r"\U000b0000-\U000bfffd\U000c0000-\U000cfffd\U000d0000-\U000dfffd\U000e1000-\U000efffd"
-    r"\ue000-\uf8ff\U000f0000-\U000ffffd\U00100000-\U0010fffd"
+_NOT_UCHARS = r"\x00-\x9f\ud800-\udfff\ufdd0-\ufdef\ufff0-\uffff\U000e0000-\U000e0fff" + "".join(
+    rf"\U{plane:04x}fffe\U{plane:04x}ffff" for plane in range(1, 17)
 )
 
 # No URL grammar admits ASCII whitespace, so a URL lies inside a run without it
@@ -79,35 +79,17 @@ _WS = " \t\n\r\f\v"
 _DOT = re.compile(r"\.[^ \t\n\r\f\v]")
 _NEXT_WS = re.compile(r"[ \t\n\r\f\v]")
 _RARE_WS = re.compile(r"[\t\r\f\v]")
-_IDNA_DOTS = re.compile("[\u3002\uff0e\uff61]")
+_IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")  # read as dots by IDNA
 
-_Trie: TypeAlias = dict[str, "_Trie"]
-
-
-def _trie_pattern(words: Iterable[str]) -> str:
-    """Return an ASCII-case-insensitive alternation of words, as a prefix trie.
-
-    1,574 TLDs as a flat alternation cost a comparison each at every dot; a trie
-    fails after one character. Longer words come first, as in twitter-text.
-    """
-    root: _Trie = {}
-    for word in words:
-        node = root
-        for ch in word:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def char(ch: str) -> str:
-        return f"[{ch}{ch.upper()}]" if ch.isascii() and ch.isalpha() else re.escape(ch)
-
-    def emit(node: _Trie) -> str:
-        branches = [char(ch) + emit(kid) for ch, kid in sorted(node.items(), reverse=True) if ch]
-        if not branches:
-            return ""
-        body = "(?:" + "|".join(branches) + ")"
-        return body + "?" if "" in node else body
-
-    return emit(root)
+# twitter-text's TLD rule is an alternation of 1,574 TLDs, longest first, each
+# followed by `(?=[^0-9A-Za-z@+-]|$)`; compiled into a regex it costs ~0.1 s a
+# grammar. Here the regex only finds where a URL may start, and the TLD is looked
+# up in a set, trying the candidates in the order the regex backtracks through.
+_HTTP_RULE = re.compile(_HTTP)
+_NOT_AFTER_TLD = _ALNUM | frozenset("@+-")
+_ASCII_AFTER_TLD = frozenset(map(chr, range(128))) - _NOT_AFTER_TLD
+_TLD_RUN = re.compile(r"[^\x00-\x40\x5b-\x60\x7b-\x7f]+")  # letters, ASCII or not: as TLDs
+_ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
 def _load_tlds() -> list[str]:
@@ -117,85 +99,239 @@ def _load_tlds() -> list[str]:
     return [t.strip().lower() for t in lines if t.strip() and not t.startswith("#")]
 
 
-def _domain(excluded: str, tld: str, punycode: str) -> str:
-    """Return the domain grammar: labels of any characters but the excluded ones.
+@functools.cache
+def _tlds() -> tuple[frozenset[str], int]:
+    """Return the bundled TLDs and the length of the longest."""
+    tlds = frozenset(_load_tlds())
+    return tlds, max(map(len, tlds))
 
-    `D(?:[_-]*D)*` is twitter-text's `(?:D(?:[_-]|D)*)?D`, rewritten to match the
-    same labels without its quadratic backtracking.
+
+def _tld_end(text: str, pos: int, endpos: int) -> int | None:
+    """Return where twitter-text's TLD rule matches at pos ends, or None.
+
+    The longest listed TLD wins whose next character is not [0-9A-Za-z@+-]. ASCII
+    letters match in either case, other letters only as listed, as in the regex.
     """
-    d = f"[^{excluded}]"
-    subdomain = rf"(?:{d}(?:[_-]*{d})*\.)"
-    domain_name = rf"(?:{d}(?:-*{d})*\.)"
-    return rf"(?:{subdomain}*{domain_name}(?:{tld}|{punycode}))"
+    run = _TLD_RUN.match(text, pos, endpos)
+    if run is None:
+        return None
+    tlds, longest = _tlds()
+    for end in range(min(run.end(), pos + longest), pos, -1):
+        if end < endpos and text[end] in _NOT_AFTER_TLD:
+            continue
+        word = text[pos:end]
+        if (word.lower() if word.isascii() else word.translate(_ASCII_LOWER)) in tlds:
+            return end
+    return None
 
 
-def _url(
-    domain: str, path_char: str, path_end: str, query: str, query_end: str, *, js: bool
-) -> str:
-    """Return twitter-text's URL grammar from its parts.
+class _DomainRule:
+    """A domain grammar: dotted labels, then a TLD or punycode.
 
-    Groups: 1 preceding character, 2 URL, 3 protocol, 4 domain, 5 path. In JS the
-    path-ending rule "E|(?:parens)" is pasted in unbracketed, so its "|" splits the
-    whole path rule: a path piece is "P*(parens P*)*E" or parentheses alone (so
-    "/a,(x)" stops at "/a"). Ruby brackets it. twitter-text's third branch,
-    `@?P+/`, matches nothing the first does not, so it is left out.
+    `labels` matches the labels with their dots, `(?:label\\.)+`. Its labels are
+    forced (none holds a dot), so the regex's backtracking only gives labels back
+    one by one, trying the TLD after each dot from the last.
+    """
+
+    __slots__ = ("labels", "punycode", "underscore_in_name")
+
+    def __init__(self, labels: str, punycode: str, *, underscore_in_name: bool) -> None:
+        self.labels = re.compile(labels)
+        self.punycode = re.compile(punycode)
+        self.underscore_in_name = underscore_in_name  # may the label before the TLD hold "_"
+
+    def end(self, text: str, pos: int, endpos: int) -> int | None:
+        """Return where the domain at pos ends, or None if there is none."""
+        dotted = self.labels.match(text, pos, endpos)
+        return self.end_after(text, dotted.group(), dotted.end(), endpos) if dotted else None
+
+    def end_after(self, text: str, dotted: str, after_dot: int, endpos: int) -> int | None:
+        """Return where the domain ends whose dotted labels end at after_dot, or None."""
+        for label in reversed(dotted.split(".")[:-1]):
+            if self.underscore_in_name or "_" not in label:
+                end = _tld_end(text, after_dot, endpos)
+                if end is not None:
+                    return end
+                punycode = self.punycode.match(text, after_dot, endpos)
+                if punycode:
+                    return punycode.end()
+            after_dot -= len(label) + 1
+        return None
+
+
+class _Url(NamedTuple):
+    """A match of twitter-text's URL grammar; start and end bound the URL."""
+
+    preceding: str  # the character before the URL, "" at the start of the text
+    start: int
+    end: int
+    protocol: str | None
+    domain: str
+    path: str | None
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Return a pattern compiled on its first use."""
+    return re.compile(pattern)
+
+
+class _UrlGrammar:
+    """twitter-text's URL grammar: a preceding character, a protocol, a domain, the rest.
+
+    `head` is the grammar up to the domain's dotted labels, which every match
+    holds; its groups are 1 the preceding character, 2 the protocol, 3 the labels,
+    4 the ASCII letters after them, most often the TLD.
+    `rest`, the port, path (group 1) and query that may follow the domain, costs
+    ~3 ms to compile, so it is kept as a source until a URL has one of them.
+    """
+
+    __slots__ = ("domain", "head", "rest")
+
+    def __init__(self, excluded: str, punycode: str, rest: str) -> None:
+        """Build the grammar whose domain labels hold any characters but the excluded.
+
+        `D(?:[_-]*D)*` is twitter-text's `(?:D(?:[_-]|D)*)?D`, rewritten to match
+        the same labels without its quadratic backtracking. The last label before
+        the TLD (domain_name) may not hold "_".
+        """
+        label = rf"[^{excluded}](?:[_-]*[^{excluded}])*"
+        self.head = re.compile(rf"({_PRECEDING})({_HTTP})?((?:{label}\.)+)([A-Za-z]*)")
+        self.domain = _DomainRule(rf"(?:{label}\.)+", punycode, underscore_in_name=False)
+        self.rest = rest
+
+    def finditer(self, text: str, pos: int, endpos: int) -> Iterator[_Url]:
+        """Yield what the whole grammar's finditer(text, pos, endpos) would match."""
+        tlds = _tlds()[0]
+        while head := self.head.search(text, pos, endpos):
+            # The head takes the grammar's first alternative that has dotted labels
+            # (no other has a domain); if its domain fails, the others are tried.
+            dotted, letters = head.group(3, 4)
+            end = head.end()
+            if (
+                letters.lower() in tlds
+                and (end == endpos or text[end] in _ASCII_AFTER_TLD)
+                and "_" not in dotted
+            ):
+                domain_end: int | None = end  # the TLD rule's first candidate
+            else:
+                domain_end = self.domain.end_after(text, dotted, head.start(4), endpos)
+            if domain_end is None:
+                url = self._match(text, head.start(), endpos)
+            else:
+                url = self._url(text, head.start(), head.end(1), head.start(3), domain_end, endpos)
+            if url is None:
+                pos = head.start() + 1
+            else:
+                yield url
+                pos = url.end
+
+    def _match(self, text: str, pos: int, endpos: int) -> _Url | None:
+        """Return the grammar's match at pos, trying its alternatives in the regex's order.
+
+        The preceding character is consumed before `^` is tried, and a protocol
+        before none. Everything after the domain is optional, so the first domain
+        found makes the match.
+        """
+        starts = [pos + 1] if pos < endpos and text[pos] not in _NOT_PRECEDING else []
+        if pos == 0:
+            starts.append(0)
+        for start in starts:
+            protocol = _HTTP_RULE.match(text, start, endpos)
+            for domain_start in (protocol.end(), start) if protocol else (start,):
+                domain_end = self.domain.end(text, domain_start, endpos)
+                if domain_end is not None:
+                    return self._url(text, pos, start, domain_start, domain_end, endpos)
+        return None
+
+    def _url(
+        self, text: str, pos: int, start: int, domain_start: int, domain_end: int, endpos: int
+    ) -> _Url:
+        """Return the match at pos of a URL at start, with its domain found."""
+        end, path = self._rest(text, domain_end, endpos)
+        protocol = text[start:domain_start] or None
+        return _Url(text[pos:start], start, end, protocol, text[domain_start:domain_end], path)
+
+    def _rest(self, text: str, pos: int, endpos: int) -> tuple[int, str | None]:
+        """Return where the port, path and query after a domain end, and the path."""
+        if not text.startswith((":", "/", "?"), pos, endpos):
+            return pos, None
+        rest = _compiled(self.rest).match(text, pos, endpos)  # it always matches
+        return (rest.end(), rest.group(1)) if rest else (pos, None)
+
+
+def _rest(path_char: str, path_end: str, query: str, query_end: str, *, js: bool) -> str:
+    """Return twitter-text's grammar for what follows a domain: port, path (group 1), query.
+
+    In JS the path-ending rule "E|(?:parens)" is pasted in unbracketed, so its "|"
+    splits the whole path rule: a path piece is "P*(parens P*)*E" or parentheses
+    alone (so "/a,(x)" stops at "/a"). Ruby brackets it. twitter-text's third
+    branch, `@?P+/`, matches nothing the first does not, so it is left out.
     """
     parens = rf"\((?:{path_char}+|(?:{path_char}*\({path_char}+\){path_char}*))\)"
     body = rf"{path_char}*(?:{parens}{path_char}*)*"
     path = rf"(?:{body}{path_end}|{parens})" if js else rf"(?:{body}(?:{path_end}|{parens}))"
-    return (
-        rf"({_PRECEDING})(({_HTTP})?({domain})(?::[0-9]+)?"
-        rf"(/{path}*)?(?:\?{query}*{query_end})?)"
-    )
+    return rf"(?::[0-9]+)?(/{path}*)?(?:\?{query}*{query_end})?"
 
 
 @functools.cache
-def _tld() -> str:
-    """Return the TLD grammar: any bundled TLD, then no letter, digit, @, + or -."""
-    return rf"(?:{_trie_pattern(_load_tlds())}(?=[^0-9A-Za-z@+-]|$))"
-
-
-@functools.cache
-def _x_grammar() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Compile X's URL grammar and t.co rule on first use (~0.08 s with 1,574 TLDs)."""
-    url = _url(
-        _domain(_X_PUNCT + _SPACES + _INVALID + _DIRECTIONAL, _tld(), _X_PUNYCODE),
-        rf"[A-Za-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]",
-        rf"[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]",
-        _X_QUERY,
-        _X_QUERY_END,
-        js=True,
+def _x_grammar() -> tuple[_UrlGrammar, re.Pattern[str]]:
+    """Compile X's URL grammar and t.co rule on first use."""
+    grammar = _UrlGrammar(
+        _X_PUNCT + _SPACES + _INVALID + _DIRECTIONAL,
+        _X_PUNYCODE,
+        _rest(
+            rf"[A-Za-z{_CYRILLIC}0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&{_LATIN_ACCENTS}]",
+            rf"[+\-A-Za-z{_CYRILLIC}0-9=_#/{_LATIN_ACCENTS}]",
+            _X_QUERY,
+            _X_QUERY_END,
+            js=True,
+        ),
     )
     tco = rf"{_HTTP}[tT]\.[cC][oO]/([A-Za-z0-9]+)(?:\?{_X_QUERY}*{_X_QUERY_END})?"
-    return re.compile(url), re.compile(tco)
+    return grammar, re.compile(tco)
 
 
 @functools.cache
-def _x_ascii_domain() -> re.Pattern[str]:
+def _x_ascii_domain() -> _DomainRule:
     """Compile the ASCII-domain rule, needed only for URLs without a protocol."""
-    return re.compile(rf"(?:[\-A-Za-z0-9{_LATIN_ACCENTS}]+\.)+(?:{_tld()}|{_X_PUNYCODE})")
+    return _DomainRule(
+        rf"(?:[\-A-Za-z0-9{_LATIN_ACCENTS}]+\.)+", _X_PUNYCODE, underscore_in_name=True
+    )
+
+
+def _x_ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
+    """Yield the spans of the ASCII-domain rule's matches in a domain, as finditer would."""
+    rule = _x_ascii_domain()
+    pos = 0
+    while head := rule.labels.search(domain, pos):
+        end = rule.end(domain, head.start(), len(domain))
+        if end is None:
+            pos = head.start() + 1
+        else:
+            yield head.start(), end
+            pos = end
 
 
 @functools.cache
-def _mastodon_grammar() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """Compile Mastodon's URL grammar and t.co rule on first use (~0.08 s)."""
-    url = _url(
-        _domain(
-            _DIRECTIONAL + _RUBY_PUNCT + r"\x00-\x20\x7f" + _INVALID + _SPACES,
-            _tld(),
-            r"(?:[xX][nN]--[0-9A-Za-z]+)",
+def _mastodon_grammar() -> tuple[_UrlGrammar, re.Pattern[str]]:
+    """Compile Mastodon's URL grammar and t.co rule on first use."""
+    grammar = _UrlGrammar(
+        _DIRECTIONAL + _RUBY_PUNCT + r"\x00-\x20\x7f" + _INVALID + _SPACES,
+        r"(?:[xX][nN]--[0-9A-Za-z]+)",
+        _rest(
+            rf"[^{_WHITE_SPACE}<>()?]",
+            rf"[^{_WHITE_SPACE}()?!*\"'\u300c\u300d<>;:=,.$%\[\]~&|@]",
+            rf"(?:[A-Za-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@^]|[^{_NOT_UCHARS}])",
+            rf"(?:[A-Za-z0-9_&=#/\-]|[^{_NOT_UCHARS}])",
+            js=False,
         ),
-        rf"[^{_WHITE_SPACE}<>()?]",
-        rf"[^{_WHITE_SPACE}()?!*\"'\u300c\u300d<>;:=,.$%\[\]~&|@]",
-        rf"[A-Za-z0-9!?*'();:&=+$/%#\[\]\-_.,~|@^{_UCHARS}]",
-        rf"[A-Za-z0-9_&=#/\-{_UCHARS}]",
-        js=False,
     )
-    return re.compile(url), re.compile(rf"{_HTTP}[tT]\.[cC][oO]/([A-Za-z0-9]+)")
+    return grammar, re.compile(rf"{_HTTP}[tT]\.[cC][oO]/([A-Za-z0-9]+)")
 
 
-def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Yield what pattern.finditer(text) would, scanning only runs that can hold a URL.
+def _matches(grammar: _UrlGrammar, text: str) -> Iterator[_Url]:
+    """Yield what grammar.finditer(text, 0, len(text)) would, scanning only runs that can hold a URL.
 
     Each scan starts one character before its run, so the preceding-character
     rule sees what it would in a full scan.
@@ -209,7 +345,7 @@ def _matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
             start = max(text.rfind(c, 0, dot.start()) for c in _WS) + 1
         ws = _NEXT_WS.search(text, dot.start())
         end = ws.start() if ws else len(text)
-        yield from pattern.finditer(text, max(start - 1, 0), end)
+        yield from grammar.finditer(text, max(start - 1, 0), end)
 
 
 def _utf16_len(text: str) -> int:
@@ -225,12 +361,12 @@ def _js_idna_ok(domain: str) -> bool:
     Each label must punycode-encode to 1..63 characters, and an "xn--" domain
     must hold an ASCII domain.
     """
-    if domain.startswith("xn--") and not _x_ascii_domain().search(domain):
+    if domain.startswith("xn--") and next(_x_ascii_domains(domain), None) is None:
         return False
-    if domain.isascii():
-        return all(1 <= len(label) <= 63 for label in domain.split("."))
+    if domain.isascii():  # the grammar's labels are never empty
+        return max(map(len, domain.split("."))) <= 63
     for label in domain.split("."):
-        parts = _IDNA_DOTS.split(label)
+        parts = label.translate(_IDNA_DOTS).split(".")
         encoded = [p if p.isascii() else "xn--" + p.encode("punycode").decode() for p in parts]
         if not 1 <= len(".".join(encoded)) <= 63:
             return False
@@ -246,13 +382,13 @@ def x_url_spans(text: str) -> list[tuple[int, int]]:
     url_grammar, tco_rule = _x_grammar()
     spans: list[tuple[int, int]] = []
     for m in _matches(url_grammar, text):
-        url, protocol, domain = m.group(2, 3, 4)
-        start, end = m.span(2)
-        if len(protocol or "https://") + _utf16_len(url) > _MAX_URL_LENGTH:
+        start, end = m.start, m.end
+        url = text[start:end]
+        if len(m.protocol or "https://") + _utf16_len(url) > _MAX_URL_LENGTH:
             continue
-        if not _js_idna_ok(domain):
+        if not _js_idna_ok(m.domain):
             continue
-        if protocol:
+        if m.protocol:
             tco = tco_rule.match(url)
             if tco:
                 if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
@@ -260,13 +396,13 @@ def x_url_spans(text: str) -> list[tuple[int, int]]:
                 end = start + tco.end()
             spans.append((start, end))
             continue
-        if m.group(1) and m.group(1) in "-_./":
+        if m.preceding and m.preceding in "-_./":
             continue
         last: tuple[int, int] | None = None
-        for am in _x_ascii_domain().finditer(domain):
-            last = (start + am.start(), start + am.end())
+        for ascii_start, ascii_end in _x_ascii_domains(m.domain):
+            last = (start + ascii_start, start + ascii_end)
             spans.append(last)
-        if last is not None and m.group(5):
+        if last is not None and m.path:
             spans[-1] = (last[0], end)
     return spans
 
@@ -278,6 +414,8 @@ def extract_urls(text: str) -> list[str]:
 
 def _ruby_domain_ok(url: str, domain: str) -> bool:
     """Return whether the Ruby gem's is_valid_domain accepts the domain (IDNA 2003)."""
+    if domain.isascii():  # the codec checks only label lengths here; ~1 ms to import it
+        return len(url) <= _MAX_URL_LENGTH and max(map(len, domain.split("."))) <= 63
     try:
         encoded = domain.encode("idna")
     except UnicodeError:
@@ -298,17 +436,17 @@ def mastodon_url_spans(text: str) -> list[tuple[int, int]]:
     url_grammar, tco_rule = _mastodon_grammar()
     spans: list[tuple[int, int]] = []
     for m in _matches(url_grammar, text):
-        url, protocol, domain = m.group(2, 3, 4)
-        if not protocol:
+        if not m.protocol:
             continue
-        start, end = m.span(2)
+        start, end = m.start, m.end
+        url = text[start:end]
         tco = tco_rule.match(url)
         if tco:
             if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
                 continue
             url = tco.group()
             end = start + len(url)
-        if _ruby_domain_ok(url, domain):
+        if _ruby_domain_ok(url, m.domain):
             spans.append((start, end))
     return spans
 
@@ -324,28 +462,47 @@ _EMOJI_ELEMENT = (
 )
 _EMOJI = rf"(?:[#*0-9]\ufe0f?\u20e3|\p{{RI}}{{1,2}}|{_EMOJI_ELEMENT}(?:\u200d{_EMOJI_ELEMENT})*)"
 _EMOJI_LEADS = frozenset("#*0123456789\xa9\xae")
-# An emoji (group "e"), or a run of two-weight characters that cannot start one.
-_X_WEIGHT = regex.compile(rf"(?P<e>{_EMOJI})|[^{_LIGHT}\p{{Extended_Pictographic}}\p{{RI}}]+")
-_X_HEAVY = re.compile(rf"[^{_LIGHT}]")
-_X_HEAVY_RUN = re.compile(rf"(?:[^{_LIGHT}]|\u200d[\xa9\xae]?)*")
-_X_TOKEN = regex.compile(rf"{_EMOJI}|.", regex.DOTALL)
+
+
+class _WeightRules:
+    """The patterns that weigh text beyond ASCII; see _weight_rules."""
+
+    __slots__ = ("heavy", "heavy_run", "token", "weight")
+
+    def __init__(self) -> None:
+        import regex  # for emoji properties; ~20 ms to import, so only when needed
+
+        self.heavy = re.compile(rf"[^{_LIGHT}]")  # a two-weight character
+        self.heavy_run = re.compile(rf"(?:[^{_LIGHT}]|\u200d[\xa9\xae]?)*")  # where emoji lie
+        # An emoji (group "e"), or a run of two-weight characters that cannot start one.
+        self.weight = regex.compile(
+            rf"(?P<e>{_EMOJI})|[^{_LIGHT}\p{{Extended_Pictographic}}\p{{RI}}]+"
+        )
+        self.token = regex.compile(rf"(?s){_EMOJI}|.")  # an emoji, or any one character
+
+
+@functools.cache
+def _weight_rules() -> _WeightRules:
+    """Compile the weighing patterns on first need: ASCII text needs none."""
+    return _WeightRules()
 
 
 def _weigh(segment: str) -> int:
     """Return the config-v3 weight of text holding no URL, in characters."""
     if segment.isascii():
         return len(segment)
+    rules = _weight_rules()
     weight = len(segment)
     pos = 0
-    while heavy := _X_HEAVY.search(segment, pos):
+    while heavy := rules.heavy.search(segment, pos):
         # Emoji lie in runs of two-weight characters and ZWJs, starting at most one
         # character early (a keycap's digit, or (c)/(R) before U+FE0F).
         start = heavy.start()
         if segment[start - 1 : start] in _EMOJI_LEADS:
             start -= 1
-        run = _X_HEAVY_RUN.match(segment, heavy.start())
+        run = rules.heavy_run.match(segment, heavy.start())
         pos = run.end() if run else heavy.end()  # it always matches: `*` takes the empty run
-        for m in _X_WEIGHT.finditer(segment, start, pos):
+        for m in rules.weight.finditer(segment, start, pos):
             n = m.end() - m.start()
             weight += 2 - n if m.lastgroup == "e" else n
     return weight
@@ -387,12 +544,13 @@ def x_parse(text: str) -> XParse:
     and how much of it fits.
     """
     norm = unicodedata.normalize("NFC", text)
+    rules = _weight_rules()
     tokens: list[tuple[str, int]] = []
     pos = 0
     for start, end in [*x_url_spans(norm), (len(norm), len(norm))]:
-        for m in _X_TOKEN.finditer(norm, pos, start):
+        for m in rules.token.finditer(norm, pos, start):
             tok = m.group()
-            tokens.append((tok, 2 if len(tok) > 1 or _X_HEAVY.match(tok) else 1))
+            tokens.append((tok, 2 if len(tok) > 1 or rules.heavy.match(tok) else 1))
         if start < end:
             tokens.append((norm[start:end], X_URL_LENGTH))
         pos = end
