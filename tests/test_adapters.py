@@ -37,6 +37,8 @@ class Case:
     rate_limited: httpx.Response
     wait: float
     checks: Callable[[list[httpx.Request]], None] = field(default=lambda _r: None)
+    # answers the requests that come before the post itself (a login), or None
+    setup: Callable[[httpx.Request], httpx.Response | None] = field(default=lambda _r: None)
 
 
 def _mastodon_ok(request: httpx.Request) -> httpx.Response:
@@ -70,6 +72,38 @@ def _webhook_checks(requests: list[httpx.Request]) -> None:
     (req,) = requests
     assert req.headers[SIGNATURE_HEADER] == sign("hook-secret", req.content)
     assert json.loads(req.content)["text"] == "Free them"
+
+
+def _bluesky_setup(request: httpx.Request) -> httpx.Response | None:
+    if request.url.path.endswith("createSession"):
+        body = json.loads(request.content)
+        assert body == {"identifier": "hr.example", "password": "app-pass-xyz"}
+        return httpx.Response(
+            200,
+            json={
+                "accessJwt": "acc-1",
+                "refreshJwt": "ref-1",
+                "did": "did:plc:abc",
+                "handle": "hr.example",
+            },
+        )
+    return None
+
+
+def _bluesky_ok(request: httpx.Request) -> httpx.Response:
+    assert request.headers["Authorization"] == "Bearer acc-1"
+    return httpx.Response(
+        200, json={"uri": "at://did:plc:abc/app.bsky.feed.post/3k2a", "cid": "bafy"}
+    )
+
+
+def _bluesky_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    body = json.loads(req.content)
+    record = body["record"]
+    assert body["repo"] == "did:plc:abc" and body["collection"] == "app.bsky.feed.post"
+    assert record["text"] == "Free them" and record["langs"] == ["en"]
+    assert record["createdAt"].endswith("Z")
 
 
 CASES = [
@@ -144,13 +178,44 @@ CASES = [
         _webhook_checks,
     ),
 ]
+CASES.append(
+    Case(
+        "bluesky",
+        {
+            "platform": "bluesky",
+            "service": "https://pds.example",
+            "handle": "hr.example",
+            "app_password": "app-pass-xyz",
+        },
+        ["app-pass-xyz"],
+        _bluesky_ok,
+        httpx.Response(
+            401,
+            json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+        ),
+        "Invalid identifier or password",
+        httpx.Response(
+            429,
+            json={"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+            headers={"RateLimit-Reset": str(int(datetime.now(UTC).timestamp()) + 60)},
+        ),
+        60,
+        _bluesky_checks,
+        _bluesky_setup,
+    )
+)
 IDS = [c.platform for c in CASES]
 
 
-def adapter(case: Case, handler: Handler) -> Platform:
+def adapter(case: Case, handler: Handler, *, with_setup: bool = True) -> Platform:
     cls = PLATFORMS[case.platform]
     settings = cls.settings_model.model_validate(case.settings)
-    return cls(settings, httpx.Client(transport=httpx.MockTransport(handler)))
+
+    def route(request: httpx.Request) -> httpx.Response:
+        early = case.setup(request) if with_setup else None
+        return early if early is not None else handler(request)
+
+    return cls(settings, httpx.Client(transport=httpx.MockTransport(route)))
 
 
 def outgoing(parts: tuple[str, ...] = ("Free them",)) -> Outgoing:
@@ -179,7 +244,7 @@ def test_happy_path_returns_receipts(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_auth_failure_is_permanent_in_the_platforms_words(case: Case) -> None:
     with pytest.raises(PermanentError) as info:
-        adapter(case, lambda _r: case.auth_fail).publish(outgoing())
+        adapter(case, lambda _r: case.auth_fail, with_setup=False).publish(outgoing())
     assert case.auth_words in str(info.value)
     no_secret_in(case, info.value)
 
@@ -189,10 +254,11 @@ def test_rate_limit_is_retryable_with_the_platforms_wait(
     case: Case, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with pytest.raises(RetryableError) as info:
-        adapter(case, lambda _r: case.rate_limited).publish(outgoing())
+        adapter(case, lambda _r: case.rate_limited, with_setup=False).publish(outgoing())
     assert info.value.wait is not None
     # Mastodon's reset is an absolute time: allow for the real clock
-    assert info.value.wait == pytest.approx(case.wait, abs=1) or case.platform == "mastodon"
+    # Mastodon's and Bluesky's resets are absolute times: allow for the real clock
+    assert info.value.wait == pytest.approx(case.wait, abs=2) or case.platform == "mastodon"
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -228,7 +294,7 @@ def test_connection_refused_is_retryable(case: Case) -> None:
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     with pytest.raises(RetryableError) as info:
-        adapter(case, handler).publish(outgoing())
+        adapter(case, handler, with_setup=False).publish(outgoing())
     no_secret_in(case, info.value)
 
 
@@ -303,3 +369,75 @@ def test_mastodon_reads_the_instance_limit_and_reads_back() -> None:
     assert found is not None and found.remote_id == "7"
     assert m.read_back(outgoing(("Something else",))) is None
     assert m.check() == "@hr@m.example"
+
+
+def test_bluesky_reuses_its_session_and_refreshes_an_expired_token() -> None:
+    case = CASES[-1]
+    tokens: list[str] = []
+    expired = {"once": True}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("refreshSession"):
+            assert request.headers["Authorization"] == "Bearer ref-1"
+            return httpx.Response(
+                200,
+                json={
+                    "accessJwt": "acc-2",
+                    "refreshJwt": "ref-2",
+                    "did": "did:plc:abc",
+                    "handle": "hr.example",
+                },
+            )
+        tokens.append(request.headers["Authorization"])
+        if (
+            request.headers["Authorization"] == "Bearer acc-1"
+            and len(tokens) == 2
+            and expired.pop("once", False)
+        ):
+            return httpx.Response(
+                400, json={"error": "ExpiredToken", "message": "Token has expired"}
+            )
+        return httpx.Response(
+            200, json={"uri": f"at://did:plc:abc/app.bsky.feed.post/{len(tokens)}", "cid": "c"}
+        )
+
+    bsky = adapter(case, handler)
+    bsky.publish(outgoing())
+    bsky.publish(outgoing())
+    assert tokens == ["Bearer acc-1", "Bearer acc-1", "Bearer acc-2"]
+    assert bsky.logins == 1  # type: ignore[attr-defined]
+
+
+def test_bluesky_thread_keeps_root_and_parent_and_facets_in_bytes() -> None:
+    case = CASES[-1]
+    records: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("resolveHandle"):
+            return httpx.Response(200, json={"did": "did:plc:friend"})
+        records.append(json.loads(request.content)["record"])
+        return httpx.Response(
+            200,
+            json={
+                "uri": f"at://did:plc:abc/app.bsky.feed.post/{len(records)}",
+                "cid": f"c{len(records)}",
+            },
+        )
+
+    text = "Fatimə #FreeThePress https://example.org 1/2"
+    adapter(case, handler).publish(outgoing((text, "two 2/2")))
+    first, second = records
+    assert "reply" not in first
+    assert second["reply"]["root"] == {"uri": "at://did:plc:abc/app.bsky.feed.post/1", "cid": "c1"}
+    assert second["reply"]["parent"] == second["reply"]["root"]
+    raw = text.encode()
+    spans = {
+        f["features"][0]["$type"].split("#")[1]: raw[
+            f["index"]["byteStart"] : f["index"]["byteEnd"]
+        ].decode()
+        for f in first["facets"]
+    }
+    assert spans == {"tag": "#FreeThePress", "link": "https://example.org"}
+    tag = next(f for f in first["facets"] if f["features"][0]["$type"].endswith("#tag"))
+    assert tag["features"][0]["tag"] == "FreeThePress"
