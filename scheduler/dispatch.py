@@ -75,7 +75,19 @@ class Dispatcher:
     transport: httpx.BaseTransport | None = None
     retry_window: timedelta = DEFAULT_RETRY_WINDOW
     owner: str = field(default_factory=owner_id)
+    monotonic: Callable[[], float] = time.monotonic
     _adapters: dict[str, Platform] = field(default_factory=dict)
+    _last_post: dict[str, float] = field(default_factory=dict)
+
+    def keep_pace(self, account: Account) -> None:
+        """Wait until the account's pace allows its next post; other accounts never wait."""
+        pace = account.settings.pace.total_seconds()
+        last = self._last_post.get(account.name)
+        if pace > 0 and last is not None:
+            wait = last + pace - self.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+        self._last_post[account.name] = self.monotonic()
 
     def adapter(self, account: Account) -> Platform:
         """Return the account's adapter (one per account, so sessions and pools are reused)."""
@@ -134,6 +146,7 @@ class Dispatcher:
         deadline = self.clock() + self.retry_window
         tries = 0
         while True:
+            self.keep_pace(account)
             entry = self.ledger.sending(entry.id, out.parts, self.clock())
             try:
                 receipts = adapter.publish(out)
