@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from scheduler.checks import problems_from
 from scheduler.errors import Problem, ProblemsError, display_path
-from scheduler.platforms import PLATFORMS, AccountSettings, Platform
+from scheduler.platforms import PLATFORMS, AccountSettings, Platform, find_platform
 from scheduler.yamlfile import Located, load_yaml
 
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -132,7 +132,7 @@ def _load_one(
             src.problem(at, f"account '{name}' must be a mapping with platform: and its settings")
         ]
     kind = body.get("platform")
-    platform = PLATFORMS.get(str(kind)) if kind is not None else None
+    platform = find_platform(str(kind)) if kind is not None else None
     if platform is None:
         what = "has no platform:" if kind is None else f"has an unknown platform '{kind}'"
         return None, [

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -441,3 +442,33 @@ def test_bluesky_thread_keeps_root_and_parent_and_facets_in_bytes() -> None:
     assert spans == {"tag": "#FreeThePress", "link": "https://example.org"}
     tag = next(f for f in first["facets"] if f["features"][0]["$type"].endswith("#tag"))
     assert tag["features"][0]["tag"] == "FreeThePress"
+
+
+def test_third_party_platform_through_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pigeon_plugin.py").write_text(
+        "from scheduler.platforms.base import AccountSettings, Platform\n"
+        "class PigeonSettings(AccountSettings):\n    loft: str\n"
+        "class Pigeon(Platform):\n"
+        "    name = 'pigeon'\n    label = 'Carrier pigeon'\n    limit = 40\n    counter = 'codepoints'\n"
+        "    settings_model = PigeonSettings\n",
+        encoding="utf-8",
+    )
+    info = tmp_path / "pigeon_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pigeon-plugin\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (info / "entry_points.txt").write_text(
+        "[solidarity.platforms]\npigeon = pigeon_plugin:Pigeon\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(
+        "scheduler.platforms.PLATFORMS", dict(PLATFORMS)
+    )  # keep the plugin to this test
+    from scheduler.platforms import find_platform
+
+    found = find_platform("pigeon")
+    assert found is not None and found.limit == 40
+    assert find_platform("no-such-platform") is None
