@@ -151,6 +151,8 @@ class Post(Model):
     link_card: LinkCard | None = None
     language: Language | None = None
     content_warning: str | None = None
+    visibility: Literal["public", "unlisted", "private", "direct"] | None = None  # Mastodon
+    link_preview: bool = True  # Telegram's link preview under the message
     overflow: Literal["error", "thread", "truncate"] = "error"
     jitter: Duration | None = None
     grace: Duration | None = None

@@ -198,4 +198,6 @@ def outgoing(
         card=Card(post.link_card.url, post.link_card.title, post.link_card.description)
         if post.link_card
         else None,
+        link_preview=post.link_preview,
+        visibility=post.visibility,
     )

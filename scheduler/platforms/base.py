@@ -101,6 +101,7 @@ class Outgoing:
     media: tuple[MediaFile, ...] = ()
     card: Card | None = None
     link_preview: bool = True
+    visibility: str | None = None  # overrides the account's default where the platform has one
 
     def idempotency_key(self, part: int) -> str:
         """Derive a stable key for one part, for platforms that deduplicate by key."""

@@ -80,7 +80,10 @@ class Mastodon(Platform):
         media_ids = [self._upload(m, out, i) for i, m in enumerate(out.media)]
         receipts: list[Receipt] = []
         for i, part in enumerate(out.parts):
-            data: dict[str, Any] = {"status": part, "visibility": self.settings.visibility}
+            data: dict[str, Any] = {
+                "status": part,
+                "visibility": out.visibility or self.settings.visibility,
+            }
             if out.language:
                 data["language"] = out.language
             if out.content_warning:
