@@ -78,6 +78,7 @@ class Dispatcher:
     monotonic: Callable[[], float] = time.monotonic
     _adapters: dict[str, Platform] = field(default_factory=dict)
     _last_post: dict[str, float] = field(default_factory=dict)
+    _limits: dict[str, int | None] = field(default_factory=dict)
 
     def keep_pace(self, account: Account) -> None:
         """Wait until the account's pace allows its next post; other accounts never wait."""
@@ -98,6 +99,23 @@ class Dispatcher:
             )
             self._adapters[account.name] = found
         return found
+
+    def live_limit(self, account: Account, adapter: Platform) -> int | None:
+        """Ask the platform for this account's real limit once; None if it cannot say."""
+        if account.name not in self._limits:
+            try:
+                self._limits[account.name] = adapter.live_limit()
+            except PermanentError:
+                self._limits[account.name] = None  # the platform does not say (an older server)
+            except PlatformError as exc:
+                log.info(
+                    "%s: could not read the live limit (%s); using %s",
+                    account.name,
+                    exc,
+                    account.limit,
+                )
+                return None  # ask again next time
+        return self._limits[account.name]
 
     def deliver(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Entry:
         """Claim, render, publish and record one occurrence on one account."""
@@ -132,8 +150,11 @@ class Dispatcher:
     def _attempt(
         self, entry: Entry, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
     ) -> Entry:
+        adapter = self.adapter(account)
         try:
-            message = self.project.renderer.message(lc, post, occ, account)
+            message = self.project.renderer.message(
+                lc, post, occ, account, self.live_limit(account, adapter)
+            )
         except RenderError as exc:
             return self.ledger.failed(entry.id, f"template error: {exc.problem}", self.clock())
         if message.status == "too_long":
@@ -142,7 +163,6 @@ class Dispatcher:
                 entry.id, f"too long for {account.platform.label}: {size}", self.clock()
             )
         out = outgoing(self.project, lc, post, occ, message.parts, self.clock())
-        adapter = self.adapter(account)
         deadline = self.clock() + self.retry_window
         tries = 0
         while True:

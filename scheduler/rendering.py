@@ -276,9 +276,16 @@ class Renderer:
             self._recent[key] = parts
         return list(parts)
 
-    def message(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Message:
+    def message(
+        self,
+        lc: LoadedCampaign,
+        post: Post,
+        occ: Occurrence,
+        account: Account,
+        live_limit: int | None = None,
+    ) -> Message:
         """Render and fit one occurrence for its account, as it would be sent."""
-        return fit(self.render(lc, post, occ, account), post, account)
+        return fit(self.render(lc, post, occ, account), post, account, live_limit)
 
 
 def _render_one(compiled: Compiled, ctx: dict[str, Any]) -> str:
@@ -295,10 +302,16 @@ def _render_one(compiled: Compiled, ctx: dict[str, Any]) -> str:
         raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
 
 
-def fit(parts: list[str], post: Post, account: Account) -> Message:
+def fit(parts: list[str], post: Post, account: Account, live_limit: int | None = None) -> Message:
     """Measure rendered parts for an account and apply the post's overflow rule."""
     platform = account.platform
     limit = platform.limit_for(account.settings, with_media=bool(post.media))
+    if (
+        live_limit is not None
+        and account.settings.max_characters is None
+        and not (post.media and platform.media_caption_limit)
+    ):
+        limit = live_limit  # what the platform itself reports (a Mastodon instance's own limit)
     warnings: list[str] = []
     if limit is not None and post.overflow != "error":
         fitted: list[str] = []

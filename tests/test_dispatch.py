@@ -57,6 +57,15 @@ def setup(
     tmp_path: Path, handler: Callable[[httpx.Request], httpx.Response], pace: str = "0"
 ) -> tuple[Project, Dispatcher, Clock, Ledger]:
     settings: Settings = write_project(tmp_path, CAMPAIGN)
+    inner = handler
+
+    def handler(
+        request: httpx.Request,
+    ) -> httpx.Response:  # the instance's limit: 500 unless a test says
+        if request.url.path == "/api/v2/instance":
+            return instance_limit(request)
+        return inner(request)
+
     accounts = settings.accounts.read_text().replace(
         "  platform: mastodon\n", f"  platform: mastodon\n  pace: {pace}\n"
     )
@@ -83,6 +92,10 @@ def occurrence(
     p = next(x for x in lc.campaign.posts if x.id == post)
     when = datetime(2026, 7, 1, hour, 0, tzinfo=lc.campaign.tz)
     return lc, p, Occurrence("c", post, account, when, None, 0), project.accounts[account]
+
+
+def instance_limit(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(404, json={"error": "Record not found"})
 
 
 def mastodon_ok(request: httpx.Request) -> httpx.Response:
@@ -232,3 +245,20 @@ def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
     dispatcher.deliver(*occurrence(project, "hr-telegram"))  # type: ignore[arg-type]
     dump = json.dumps([e.__dict__ for e in ledger.history()], default=str)
     assert "1:tg" not in dump and "Unauthorized" in dump
+
+
+def test_the_instances_own_limit_is_read_once_and_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+
+    def big(_request: httpx.Request) -> httpx.Response:
+        asked.append(1)
+        return httpx.Response(200, json={"configuration": {"statuses": {"max_characters": 5000}}})
+
+    monkeypatch.setattr(f"{__name__}.instance_limit", big)
+    project, dispatcher, _clock, _ledger = setup(tmp_path, mastodon_ok)
+    entry = dispatcher.deliver(*occurrence(project, "hr-mastodon", "long", 11))  # type: ignore[arg-type]
+    assert entry.status == "sent"  # 600 characters fit this instance's 5000
+    dispatcher.deliver(*occurrence(project, "hr-mastodon"))  # type: ignore[arg-type]
+    assert asked == [1]
