@@ -11,7 +11,8 @@ and Ruby (rb/lib/twitter-text/regex.rb) sources and Mastodon's
 config/initializers/twitter_regex.rb; the code is ours. Letters are matched
 ASCII-case-insensitively by explicit classes, as JavaScript's /i does (Python's
 re.IGNORECASE would also put dotless i and long s in [a-z], and is twice as slow).
-The TLD list is bundled in ``scheduler/data/twitter_tlds.txt``.
+The TLD list is bundled in ``scheduler/data/twitter_tlds.txt`` and looked up in
+a set rather than spelt into the regex, which would take ~0.1 s to compile.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from importlib import resources
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 __all__ = [
     "MASTODON_URL_LENGTH",
@@ -83,12 +84,12 @@ _IDNA_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")  # read as dots by IDNA
 
 # twitter-text's TLD rule is an alternation of 1,574 TLDs, longest first, each
 # followed by `(?=[^0-9A-Za-z@+-]|$)`; compiled into a regex it costs ~0.1 s a
-# grammar. Here the regex only finds where a URL may start, and the TLD is looked
-# up in a set, trying the candidates in the order the regex backtracks through.
+# grammar. Here a regex matches the domain's labels, and the TLD is looked up in
+# a set, trying the candidates in the order the regex would backtrack through.
 _HTTP_RULE = re.compile(_HTTP)
 _NOT_AFTER_TLD = _ALNUM | frozenset("@+-")
 _ASCII_AFTER_TLD = frozenset(map(chr, range(128))) - _NOT_AFTER_TLD
-_TLD_RUN = re.compile(r"[^\x00-\x40\x5b-\x60\x7b-\x7f]+")  # letters, ASCII or not: as TLDs
+_TLD_RUN = re.compile(r"[^\x00-\x40\x5b-\x60\x7b-\x7f]+")  # what TLDs are made of
 _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
@@ -128,30 +129,45 @@ def _tld_end(text: str, pos: int, endpos: int) -> int | None:
 class _DomainRule:
     """A domain grammar: dotted labels, then a TLD or punycode.
 
-    `labels` matches the labels with their dots, `(?:label\\.)+`. Its labels are
-    forced (none holds a dot), so the regex's backtracking only gives labels back
+    `labels` matches the labels with their dots, `(?:label\\.)+` (group 1), and
+    the ASCII letters after them (group 2), most often the TLD. The labels are
+    forced (none holds a dot), so the regex's backtracking only gives them back
     one by one, trying the TLD after each dot from the last.
     """
 
-    __slots__ = ("labels", "punycode", "underscore_in_name")
+    __slots__ = ("labels", "punycode", "tlds", "underscore_in_name")
 
-    def __init__(self, labels: str, punycode: str, *, underscore_in_name: bool) -> None:
-        self.labels = re.compile(labels)
+    def __init__(self, label: str, punycode: str, *, underscore_in_name: bool) -> None:
+        self.tlds = _tlds()[0]
+        self.labels = re.compile(rf"((?:{label}\.)+)([A-Za-z]*)")
         self.punycode = re.compile(punycode)
         self.underscore_in_name = underscore_in_name  # may the label before the TLD hold "_"
 
     def end(self, text: str, pos: int, endpos: int) -> int | None:
         """Return where the domain at pos ends, or None if there is none."""
-        dotted = self.labels.match(text, pos, endpos)
-        return self.end_after(text, dotted.group(), dotted.end(), endpos) if dotted else None
+        labels = self.labels.match(text, pos, endpos)
+        if labels is None:
+            return None
+        return self.end_after(text, labels.group(1), labels.end(1), labels.end(), endpos)
 
-    def end_after(self, text: str, dotted: str, after_dot: int, endpos: int) -> int | None:
-        """Return where the domain ends whose dotted labels end at after_dot, or None."""
+    def end_after(
+        self, text: str, dotted: str, after_dot: int, end: int, endpos: int
+    ) -> int | None:
+        """Return where the domain ends, or None, from what `labels` matched.
+
+        The dotted labels end at after_dot, the ASCII letters after them at end.
+        """
+        if (
+            text[after_dot:end].lower() in self.tlds
+            and (end == endpos or text[end] in _ASCII_AFTER_TLD)
+            and (self.underscore_in_name or "_" not in dotted)
+        ):
+            return end  # the common case: the first candidate, an ASCII TLD after the last dot
         for label in reversed(dotted.split(".")[:-1]):
             if self.underscore_in_name or "_" not in label:
-                end = _tld_end(text, after_dot, endpos)
-                if end is not None:
-                    return end
+                tld_end = _tld_end(text, after_dot, endpos)
+                if tld_end is not None:
+                    return tld_end
                 punycode = self.punycode.match(text, after_dot, endpos)
                 if punycode:
                     return punycode.end()
@@ -159,15 +175,9 @@ class _DomainRule:
         return None
 
 
-class _Url(NamedTuple):
-    """A match of twitter-text's URL grammar; start and end bound the URL."""
-
-    preceding: str  # the character before the URL, "" at the start of the text
-    start: int
-    end: int
-    protocol: str | None
-    domain: str
-    path: str | None
+# A match of the URL grammar: the character before the URL ("" at the start of
+# the text), the URL's start and end, its protocol, domain and path.
+_Url: TypeAlias = tuple[str, int, int, str | None, str, str | None]
 
 
 @functools.cache
@@ -179,9 +189,8 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 class _UrlGrammar:
     """twitter-text's URL grammar: a preceding character, a protocol, a domain, the rest.
 
-    `head` is the grammar up to the domain's dotted labels, which every match
-    holds; its groups are 1 the preceding character, 2 the protocol, 3 the labels,
-    4 the ASCII letters after them, most often the TLD.
+    `head` is the grammar up to the domain's labels, which every match holds:
+    groups 1 the preceding character, 2 the protocol, then the domain's `labels`.
     `rest`, the port, path (group 1) and query that may follow the domain, costs
     ~3 ms to compile, so it is kept as a source until a URL has one of them.
     """
@@ -196,26 +205,17 @@ class _UrlGrammar:
         the TLD (domain_name) may not hold "_".
         """
         label = rf"[^{excluded}](?:[_-]*[^{excluded}])*"
-        self.head = re.compile(rf"({_PRECEDING})({_HTTP})?((?:{label}\.)+)([A-Za-z]*)")
-        self.domain = _DomainRule(rf"(?:{label}\.)+", punycode, underscore_in_name=False)
+        self.domain = _DomainRule(label, punycode, underscore_in_name=False)
+        self.head = re.compile(rf"({_PRECEDING})({_HTTP})?{self.domain.labels.pattern}")
         self.rest = rest
 
-    def finditer(self, text: str, pos: int, endpos: int) -> Iterator[_Url]:
-        """Yield what the whole grammar's finditer(text, pos, endpos) would match."""
-        tlds = _tlds()[0]
+    def findall(self, text: str, pos: int, endpos: int) -> list[_Url]:
+        """Return what the whole grammar's finditer(text, pos, endpos) would match."""
+        urls: list[_Url] = []
         while head := self.head.search(text, pos, endpos):
             # The head takes the grammar's first alternative that has dotted labels
             # (no other has a domain); if its domain fails, the others are tried.
-            dotted, letters = head.group(3, 4)
-            end = head.end()
-            if (
-                letters.lower() in tlds
-                and (end == endpos or text[end] in _ASCII_AFTER_TLD)
-                and "_" not in dotted
-            ):
-                domain_end: int | None = end  # the TLD rule's first candidate
-            else:
-                domain_end = self.domain.end_after(text, dotted, head.start(4), endpos)
+            domain_end = self.domain.end_after(text, head.group(3), head.end(3), head.end(), endpos)
             if domain_end is None:
                 url = self._match(text, head.start(), endpos)
             else:
@@ -223,8 +223,9 @@ class _UrlGrammar:
             if url is None:
                 pos = head.start() + 1
             else:
-                yield url
-                pos = url.end
+                urls.append(url)
+                pos = url[2]
+        return urls
 
     def _match(self, text: str, pos: int, endpos: int) -> _Url | None:
         """Return the grammar's match at pos, trying its alternatives in the regex's order.
@@ -248,16 +249,14 @@ class _UrlGrammar:
         self, text: str, pos: int, start: int, domain_start: int, domain_end: int, endpos: int
     ) -> _Url:
         """Return the match at pos of a URL at start, with its domain found."""
-        end, path = self._rest(text, domain_end, endpos)
+        end = domain_end
+        path = None
+        if end < endpos and text[end] in ":/?":
+            rest = _compiled(self.rest).match(text, end, endpos)  # it always matches
+            if rest:
+                end, path = rest.end(), rest.group(1)
         protocol = text[start:domain_start] or None
-        return _Url(text[pos:start], start, end, protocol, text[domain_start:domain_end], path)
-
-    def _rest(self, text: str, pos: int, endpos: int) -> tuple[int, str | None]:
-        """Return where the port, path and query after a domain end, and the path."""
-        if not text.startswith((":", "/", "?"), pos, endpos):
-            return pos, None
-        rest = _compiled(self.rest).match(text, pos, endpos)  # it always matches
-        return (rest.end(), rest.group(1)) if rest else (pos, None)
+        return text[pos:start], start, end, protocol, text[domain_start:domain_end], path
 
 
 def _rest(path_char: str, path_end: str, query: str, query_end: str, *, js: bool) -> str:
@@ -295,9 +294,7 @@ def _x_grammar() -> tuple[_UrlGrammar, re.Pattern[str]]:
 @functools.cache
 def _x_ascii_domain() -> _DomainRule:
     """Compile the ASCII-domain rule, needed only for URLs without a protocol."""
-    return _DomainRule(
-        rf"(?:[\-A-Za-z0-9{_LATIN_ACCENTS}]+\.)+", _X_PUNYCODE, underscore_in_name=True
-    )
+    return _DomainRule(rf"[\-A-Za-z0-9{_LATIN_ACCENTS}]+", _X_PUNYCODE, underscore_in_name=True)
 
 
 def _x_ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
@@ -305,7 +302,7 @@ def _x_ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
     rule = _x_ascii_domain()
     pos = 0
     while head := rule.labels.search(domain, pos):
-        end = rule.end(domain, head.start(), len(domain))
+        end = rule.end_after(domain, head.group(1), head.end(1), head.end(), len(domain))
         if end is None:
             pos = head.start() + 1
         else:
@@ -330,12 +327,13 @@ def _mastodon_grammar() -> tuple[_UrlGrammar, re.Pattern[str]]:
     return grammar, re.compile(rf"{_HTTP}[tT]\.[cC][oO]/([A-Za-z0-9]+)")
 
 
-def _matches(grammar: _UrlGrammar, text: str) -> Iterator[_Url]:
-    """Yield what grammar.finditer(text, 0, len(text)) would, scanning only runs that can hold a URL.
+def _matches(grammar: _UrlGrammar, text: str) -> list[_Url]:
+    """Return grammar.findall(text, 0, len(text)), scanning only runs that can hold a URL.
 
     Each scan starts one character before its run, so the preceding-character
     rule sees what it would in a full scan.
     """
+    urls: list[_Url] = []
     end = 0
     for dot in _DOT.finditer(text):
         if dot.start() < end:
@@ -345,7 +343,8 @@ def _matches(grammar: _UrlGrammar, text: str) -> Iterator[_Url]:
             start = max(text.rfind(c, 0, dot.start()) for c in _WS) + 1
         ws = _NEXT_WS.search(text, dot.start())
         end = ws.start() if ws else len(text)
-        yield from grammar.finditer(text, max(start - 1, 0), end)
+        urls += grammar.findall(text, max(start - 1, 0), end)
+    return urls
 
 
 def _utf16_len(text: str) -> int:
@@ -353,6 +352,11 @@ def _utf16_len(text: str) -> int:
     if text.isascii():
         return len(text)
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def _labels_fit(domain: str) -> bool:
+    """Return whether every label of a domain is 63 characters or fewer."""
+    return len(domain) <= 63 or max(map(len, domain.split("."))) <= 63
 
 
 def _js_idna_ok(domain: str) -> bool:
@@ -364,7 +368,7 @@ def _js_idna_ok(domain: str) -> bool:
     if domain.startswith("xn--") and next(_x_ascii_domains(domain), None) is None:
         return False
     if domain.isascii():  # the grammar's labels are never empty
-        return max(map(len, domain.split("."))) <= 63
+        return _labels_fit(domain)
     for label in domain.split("."):
         parts = label.translate(_IDNA_DOTS).split(".")
         encoded = [p if p.isascii() else "xn--" + p.encode("punycode").decode() for p in parts]
@@ -381,28 +385,27 @@ def x_url_spans(text: str) -> list[tuple[int, int]]:
     """
     url_grammar, tco_rule = _x_grammar()
     spans: list[tuple[int, int]] = []
-    for m in _matches(url_grammar, text):
-        start, end = m.start, m.end
+    for preceding, start, end, protocol, domain, path in _matches(url_grammar, text):
         url = text[start:end]
-        if len(m.protocol or "https://") + _utf16_len(url) > _MAX_URL_LENGTH:
+        if len(protocol or "https://") + _utf16_len(url) > _MAX_URL_LENGTH:
             continue
-        if not _js_idna_ok(m.domain):
+        if not _js_idna_ok(domain):
             continue
-        if m.protocol:
-            tco = tco_rule.match(url)
+        if protocol:
+            tco = tco_rule.match(text, start, end)
             if tco:
                 if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
                     continue
-                end = start + tco.end()
+                end = tco.end()
             spans.append((start, end))
             continue
-        if m.preceding and m.preceding in "-_./":
+        if preceding and preceding in "-_./":
             continue
         last: tuple[int, int] | None = None
-        for ascii_start, ascii_end in _x_ascii_domains(m.domain):
+        for ascii_start, ascii_end in _x_ascii_domains(domain):
             last = (start + ascii_start, start + ascii_end)
             spans.append(last)
-        if last is not None and m.path:
+        if last is not None and path:
             spans[-1] = (last[0], end)
     return spans
 
@@ -412,15 +415,15 @@ def extract_urls(text: str) -> list[str]:
     return [text[s:e] for s, e in x_url_spans(text)]
 
 
-def _ruby_domain_ok(url: str, domain: str) -> bool:
+def _ruby_domain_ok(url_length: int, domain: str) -> bool:
     """Return whether the Ruby gem's is_valid_domain accepts the domain (IDNA 2003)."""
     if domain.isascii():  # the codec checks only label lengths here; ~1 ms to import it
-        return len(url) <= _MAX_URL_LENGTH and max(map(len, domain.split("."))) <= 63
+        return url_length <= _MAX_URL_LENGTH and _labels_fit(domain)
     try:
         encoded = domain.encode("idna")
     except UnicodeError:
         return False
-    return len(url) + max(0, len(encoded) - len(domain)) <= _MAX_URL_LENGTH
+    return url_length + max(0, len(encoded) - len(domain)) <= _MAX_URL_LENGTH
 
 
 def mastodon_url_spans(text: str) -> list[tuple[int, int]]:
@@ -435,18 +438,15 @@ def mastodon_url_spans(text: str) -> list[tuple[int, int]]:
         return []
     url_grammar, tco_rule = _mastodon_grammar()
     spans: list[tuple[int, int]] = []
-    for m in _matches(url_grammar, text):
-        if not m.protocol:
+    for _, start, end, protocol, domain, _ in _matches(url_grammar, text):
+        if not protocol:
             continue
-        start, end = m.start, m.end
-        url = text[start:end]
-        tco = tco_rule.match(url)
+        tco = tco_rule.match(text, start, end)
         if tco:
             if len(tco.group(1)) > _MAX_TCO_SLUG_LENGTH:
                 continue
-            url = tco.group()
-            end = start + len(url)
-        if _ruby_domain_ok(url, m.domain):
+            end = tco.end()
+        if _ruby_domain_ok(end - start, domain):
             spans.append((start, end))
     return spans
 

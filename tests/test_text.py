@@ -7,6 +7,8 @@ shared/conformance beside the repository (never copied into tests).
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +111,52 @@ def test_bundled_tlds_match_twitter_text() -> None:
     }
 
 
+# twitter-text's TLD rule tries the longest listed TLD after the last dot, then backtracks
+# to shorter ones and earlier dots; ASCII letters match in either case, others only as
+# listed; a TLD must not run on into [0-9A-Za-z@+-]. The last label before it has no "_".
+TLD_CASES = [
+    # text, URLs X extracts, URLs Mastodon counts
+    ("http://example.com.notatld", ["http://example.com"], ["http://example.com"]),
+    ("see www.example.comfoo now", [], []),
+    ("see example.com.au/path", ["example.com.au/path"], []),
+    ("x.com.com.comx y.co.co", ["x.com.com", "y.co.co"], []),
+    ("http://example.co.ukx.org", ["http://example.co.ukx.org"], ["http://example.co.ukx.org"]),
+    ("https://example.com1 https://example.co-op https://example.org+1", [], []),
+    ("https://example.comé/x", ["https://example.com"], ["https://example.com"]),
+    (
+        "https://example.Vermögensberater",
+        ["https://example.Vermögensberater"],
+        ["https://example.Vermögensberater"],
+    ),
+    ("https://example.VERMÖGENSBERATER", [], []),
+    ("https://example.vermögensberaterx", [], []),
+    ("http://例え.みんなです", ["http://例え.みんな"], ["http://例え.みんな"]),
+    ("http://example.рф/путь", ["http://example.рф/путь"], ["http://example.рф/путь"]),
+    ("http://example.РФ", [], []),
+    ("https://sub_x.example.com", ["https://sub_x.example.com"], ["https://sub_x.example.com"]),
+    ("https://x.a_b.com", [], []),
+    (
+        "https://example.xn--p1ai/path",
+        ["https://example.xn--p1ai/path"],
+        ["https://example.xn--p1ai/path"],
+    ),
+    ("example.xn--p1ai", ["example.xn--p1ai"], []),
+    ('"example.com"', ["example.com"], []),
+    (
+        "http://example.com:8080/a?b=c",
+        ["http://example.com:8080/a?b=c"],
+        ["http://example.com:8080/a?b=c"],
+    ),
+    ("https://t.co/abc?x=1", ["https://t.co/abc?x=1"], ["https://t.co/abc"]),
+]
+
+
+@pytest.mark.parametrize(("post", "x_urls", "mastodon_urls"), TLD_CASES)
+def test_url_tld_backtracking(post: str, x_urls: list[str], mastodon_urls: list[str]) -> None:
+    assert xtext.extract_urls(post) == x_urls
+    assert [post[s:e] for s, e in xtext.mastodon_url_spans(post)] == mastodon_urls
+
+
 X_CASES = [
     ("", 0),
     ("hello", 5),
@@ -188,6 +236,48 @@ def test_mastodon_validator_spec_examples() -> None:
     assert mastodon_length(url) == 476 + 1 + 23
     mention = "a" * 475 + " @alice@" + "b" * 30 + ".com"
     assert mastodon_length(mention) == 475 + 1 + 6
+
+
+# Mastodon's query characters: ASCII ones and RFC 3987 ucschar and iprivate (its UCHARS).
+@pytest.mark.parametrize(
+    ("char", "in_query"),
+    [
+        ("\x9f", False),
+        ("\xa0", True),
+        ("\ud7ff", True),
+        ("\ud800", False),
+        ("\ue000", True),
+        ("\ufdcf", True),
+        ("\ufdd0", False),
+        ("\ufdef", False),
+        ("\ufdf0", True),
+        ("\uffef", True),
+        ("\ufff0", False),
+        ("\U0001fffd", True),
+        ("\U0001fffe", False),
+        ("\U000e0fff", False),
+        ("\U000e1000", True),
+        ("\U0010fffd", True),
+        ("\U0010ffff", False),
+    ],
+    ids=ascii,
+)
+def test_mastodon_query_characters(char: str, in_query: bool) -> None:
+    url = f"https://example.org/a?q={char}x"
+    end = len(url) if in_query else url.index(char)
+    assert xtext.mastodon_url_spans(url) == [(0, end)]
+
+
+def test_counting_ascii_needs_no_regex_module() -> None:
+    # The CLI counts posts in a fresh process: the regex module takes ~20 ms to import,
+    # so URLs and ASCII text are counted without it (see scheduler.xtext and .text).
+    code = (
+        "import sys; from scheduler import text; "
+        "text.mastodon_length('see https://example.org/a?b=1 now'); "
+        "text.x_weighted_length('see example.org and https://t.co/abc now'); "
+        "assert 'regex' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- graphemes, code points, bytes ---------------------------------------------
