@@ -93,17 +93,12 @@ _TLD_RUN = re.compile(r"[^\x00-\x40\x5b-\x60\x7b-\x7f]+")  # what TLDs are made 
 _ASCII_LOWER = str.maketrans(_UPPER, _UPPER.lower())
 
 
-def _load_tlds() -> list[str]:
-    """Return the bundled TLD list, lower-cased."""
-    data = resources.files("scheduler") / "data" / "twitter_tlds.txt"
-    lines = data.read_text(encoding="utf-8").splitlines()
-    return [t.strip().lower() for t in lines if t.strip() and not t.startswith("#")]
-
-
 @functools.cache
 def _tlds() -> tuple[frozenset[str], int]:
-    """Return the bundled TLDs and the length of the longest."""
-    tlds = frozenset(_load_tlds())
+    """Return the bundled TLDs, lower-cased, and the length of the longest."""
+    data = resources.files("scheduler") / "data" / "twitter_tlds.txt"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    tlds = frozenset("\n".join(t for t in lines if not t.startswith("#")).lower().split())
     return tlds, max(map(len, tlds))
 
 
@@ -126,26 +121,33 @@ def _tld_end(text: str, pos: int, endpos: int) -> int | None:
     return None
 
 
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """Return a pattern compiled on its first use."""
+    return re.compile(pattern)
+
+
 class _DomainRule:
     """A domain grammar: dotted labels, then a TLD or punycode.
 
-    `labels` matches the labels with their dots, `(?:label\\.)+` (group 1), and
-    the ASCII letters after them (group 2), most often the TLD. The labels are
-    forced (none holds a dot), so the regex's backtracking only gives them back
-    one by one, trying the TLD after each dot from the last.
+    `labels` (a source, compiled on first need) matches the labels with their
+    dots, `(?:label\\.)+` (group 1), and the ASCII letters after them (group 2),
+    most often the TLD. The labels are forced (none holds a dot), so the regex's
+    backtracking only gives them back one by one, trying the TLD after each dot
+    from the last.
     """
 
     __slots__ = ("labels", "punycode", "tlds", "underscore_in_name")
 
     def __init__(self, label: str, punycode: str, *, underscore_in_name: bool) -> None:
         self.tlds = _tlds()[0]
-        self.labels = re.compile(rf"((?:{label}\.)+)([A-Za-z]*)")
+        self.labels = rf"((?:{label}\.)+)([A-Za-z]*)"
         self.punycode = re.compile(punycode)
         self.underscore_in_name = underscore_in_name  # may the label before the TLD hold "_"
 
     def end(self, text: str, pos: int, endpos: int) -> int | None:
         """Return where the domain at pos ends, or None if there is none."""
-        labels = self.labels.match(text, pos, endpos)
+        labels = _compiled(self.labels).match(text, pos, endpos)
         if labels is None:
             return None
         return self.end_after(text, labels.group(1), labels.end(1), labels.end(), endpos)
@@ -180,12 +182,6 @@ class _DomainRule:
 _Url: TypeAlias = tuple[str, int, int, str | None, str, str | None]
 
 
-@functools.cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    """Return a pattern compiled on its first use."""
-    return re.compile(pattern)
-
-
 class _UrlGrammar:
     """twitter-text's URL grammar: a preceding character, a protocol, a domain, the rest.
 
@@ -206,7 +202,7 @@ class _UrlGrammar:
         """
         label = rf"[^{excluded}](?:[_-]*[^{excluded}])*"
         self.domain = _DomainRule(label, punycode, underscore_in_name=False)
-        self.head = re.compile(rf"({_PRECEDING})({_HTTP})?{self.domain.labels.pattern}")
+        self.head = re.compile(rf"({_PRECEDING})({_HTTP})?{self.domain.labels}")
         self.rest = rest
 
     def findall(self, text: str, pos: int, endpos: int) -> list[_Url]:
@@ -293,15 +289,16 @@ def _x_grammar() -> tuple[_UrlGrammar, re.Pattern[str]]:
 
 @functools.cache
 def _x_ascii_domain() -> _DomainRule:
-    """Compile the ASCII-domain rule, needed only for URLs without a protocol."""
+    """Return the ASCII-domain rule, needed only for URLs without a protocol."""
     return _DomainRule(rf"[\-A-Za-z0-9{_LATIN_ACCENTS}]+", _X_PUNYCODE, underscore_in_name=True)
 
 
 def _x_ascii_domains(domain: str) -> Iterator[tuple[int, int]]:
     """Yield the spans of the ASCII-domain rule's matches in a domain, as finditer would."""
     rule = _x_ascii_domain()
+    labels = _compiled(rule.labels)
     pos = 0
-    while head := rule.labels.search(domain, pos):
+    while head := labels.search(domain, pos):
         end = rule.end_after(domain, head.group(1), head.end(1), head.end(), len(domain))
         if end is None:
             pos = head.start() + 1
