@@ -9,20 +9,21 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from scheduler import dryrun, preview, reports
+from scheduler import dryrun, preview
 from scheduler.accounts import Account
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.config import DEFAULT_DB, Settings, environment
-from scheduler.dispatch import Dispatcher, make_adapter
 from scheduler.errors import PlatformError, Problem, SolidarityError, display_path
-from scheduler.ledger import Ledger
 from scheduler.planning import Occurrence, next_instant, plan_post
 from scheduler.project import Project, load_project
 from scheduler.timeutil import parse_date_or_datetime, parse_datetime
+
+if TYPE_CHECKING:  # the sending side (httpx, SQLAlchemy, Alembic) loads only for its commands
+    from scheduler.ledger import Ledger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -233,6 +234,8 @@ def _missing_sqlite(url: str) -> bool:
 
 
 def _ledger(settings: Settings) -> Ledger:
+    from scheduler.ledger import Ledger
+
     return Ledger.open(settings.db)
 
 
@@ -346,6 +349,8 @@ def send(
             )
     if not yes:
         click.confirm(f"Post this now to {len(jobs)} account(s)?", abort=True, err=True)
+    from scheduler.dispatch import Dispatcher
+
     ledger = _ledger(project.settings)
     dispatcher = Dispatcher(project, ledger, clock=lambda: datetime.now(UTC))
     failed = 0
@@ -388,6 +393,7 @@ def history(
         return
     ledger = _ledger(settings)
     entries = ledger.history(campaign=campaign, since=start)
+    from scheduler import reports
     from scheduler.campaigns import load_campaigns
 
     loaded, _ = load_campaigns(settings.campaigns) if settings.campaigns.is_dir() else ([], [])
@@ -410,6 +416,8 @@ def accounts() -> None:
 @handle_errors
 def accounts_check(ctx: click.Context, /, account: str | None, **options: Any) -> None:
     """Verify each account's credentials with one harmless call."""
+    from scheduler.dispatch import make_adapter
+
     project, _now = _load(ctx, options)
     _report([p for p in project.errors if p.path == display_path(project.settings.accounts)])
     chosen = [a for a in project.accounts.values() if account is None or a.name == account]

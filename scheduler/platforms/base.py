@@ -13,14 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
 from scheduler import text
 from scheduler.errors import PermanentError
 from scheduler.timeutil import parse_duration
+
+if TYPE_CHECKING:
+    import httpx
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 

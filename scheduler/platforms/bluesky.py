@@ -8,14 +8,14 @@ rotates) instead of logging in again.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-
-from scheduler import facets
 from scheduler.errors import PermanentError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class BlueskySettings(AccountSettings):
@@ -147,6 +147,8 @@ class Bluesky(Platform):
             "text": text,
             "createdAt": out.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         }
+        from scheduler import facets  # regex-heavy: loaded when a post is built, not at start-up
+
         found = facets.to_record(facets.detect(text), self._resolve)
         if found:
             record["facets"] = found

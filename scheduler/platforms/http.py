@@ -12,27 +12,12 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from scheduler.errors import PermanentError, PlatformError, RetryableError, UncertainError
 
-# transport errors raised before a byte of the request could reach the platform
-NOTHING_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-)
-# transport errors raised after the request (maybe) went out
-MAYBE_SENT = (
-    httpx.ReadTimeout,
-    httpx.WriteTimeout,
-    httpx.RemoteProtocolError,
-    httpx.ReadError,
-    httpx.WriteError,
-)
+if TYPE_CHECKING:  # httpx itself is imported when the first request is made
+    import httpx
 
 
 def parse_wait(value: str | None, now: datetime | None = None) -> float | None:
@@ -75,11 +60,28 @@ def send(
     ``idempotent`` says the platform deduplicates this request by a key we sent,
     so a timeout or 5xx may be retried safely.
     """
+    import httpx
+
+    # transport errors raised before a byte of the request could reach the platform
+    nothing_sent = (
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.PoolTimeout,
+        httpx.UnsupportedProtocol,
+    )
+    # transport errors raised after the request (maybe) went out
+    maybe_sent = (
+        httpx.ReadTimeout,
+        httpx.WriteTimeout,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    )
     try:
         response = request()
-    except NOTHING_SENT as exc:
+    except nothing_sent as exc:
         raise RetryableError(platform, f"could not connect: {_transport(exc)}") from None
-    except MAYBE_SENT as exc:
+    except maybe_sent as exc:
         cls = RetryableError if idempotent else UncertainError
         raise cls(platform, f"no answer after the request went out: {_transport(exc)}") from None
     except httpx.HTTPError as exc:

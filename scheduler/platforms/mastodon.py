@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, ClassVar, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from scheduler.errors import PermanentError, RetryableError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+
+if TYPE_CHECKING:
+    import httpx
 
 MEDIA_POLLS = 30  # how many times to ask whether an upload is processed
 MEDIA_POLL_SECONDS = 1.0
@@ -145,7 +147,7 @@ class Mastodon(Platform):
     def check(self) -> str:
         """Verify the token with verify_credentials; return @user@instance."""
         me = self._me()
-        host = httpx.URL(self.settings.instance).host
+        host = urlsplit(self.settings.instance).hostname
         return f"@{me.get('acct') or me.get('username')}@{host}"
 
     def read_back(self, out: Outgoing) -> Receipt | None:

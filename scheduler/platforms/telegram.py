@@ -7,14 +7,16 @@ error message (see platforms/http.py) and httpx's request log is kept quiet.
 from __future__ import annotations
 
 import html
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
 from pydantic import field_validator
 
 from scheduler.errors import PermanentError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class TelegramSettings(AccountSettings):

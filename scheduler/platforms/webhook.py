@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from typing import ClassVar
-
-import httpx
+from typing import TYPE_CHECKING, ClassVar
+from urllib.parse import urlsplit
 
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+
+if TYPE_CHECKING:
+    import httpx
 
 SIGNATURE_HEADER = "X-Solidarity-Signature"
 KEY_HEADER = "X-Solidarity-Key"
@@ -91,4 +93,4 @@ class Webhook(Platform):
 
     def check(self) -> str:
         """A webhook has nothing harmless to call: say where it points."""
-        return f"posts to {httpx.URL(self.settings.url).host} (not called: a webhook has no harmless request)"
+        return f"posts to {urlsplit(self.settings.url).hostname} (not called: a webhook has no harmless request)"
