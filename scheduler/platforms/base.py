@@ -32,7 +32,7 @@ PROXY_SCHEMES = ("http://", "https://", "socks5://", "socks5h://")
 class AccountSettings(BaseModel):
     """Keys every account takes; each platform adds its own."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     platform: str
     pace: Duration = timedelta(seconds=2)
