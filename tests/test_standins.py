@@ -346,6 +346,7 @@ def test_bluesky_refuses_a_wrong_password_and_missing_token(bluesky: Bluesky) ->
     assert bluesky.logins == 0
 
 
+@needs_lexicons
 def test_bluesky_expires_and_refreshes_tokens() -> None:
     clock = Clock()
     with Bluesky(clock=clock) as pds:
