@@ -162,9 +162,10 @@ CASES = [
         "Unknown Webhook",
         httpx.Response(
             429,
-            json={"message": "You are being rate limited.", "retry_after": 1.5, "global": False},
+            json={"message": "You are being rate limited.", "retry_after": 1500, "global": False},
+            headers={"Retry-After": "2"},
         ),
-        1.5,
+        2,
         _discord_checks,
     ),
     Case(
@@ -484,3 +485,21 @@ def test_third_party_platform_through_entry_points(
     found = find_platform("pigeon")
     assert found is not None and found.limit == 40
     assert find_platform("no-such-platform") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "wait"),
+    [
+        ("https://d.example/api/webhooks/1/hook-token", 1500, 1.5),  # unversioned: milliseconds
+        ("https://d.example/api/v10/webhooks/1/hook-token", 1.5, 1.5),  # versioned: seconds
+    ],
+)
+def test_discord_reads_the_body_wait_by_api_version(url: str, body: float, wait: float) -> None:
+    case = next(c for c in CASES if c.platform == "discord")
+    case = Case(**{**case.__dict__, "settings": {**case.settings, "webhook_url": url}})
+    answer = httpx.Response(
+        429, json={"message": "You are being rate limited.", "retry_after": body}
+    )
+    with pytest.raises(RetryableError) as info:
+        adapter(case, lambda _r: answer).publish(outgoing())
+    assert info.value.wait == pytest.approx(wait)

@@ -32,11 +32,22 @@ def _reason(response: httpx.Response) -> str:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
+    """Read Discord's wait: the Retry-After header (seconds), else the body's retry_after.
+
+    The body's value is in seconds on versioned URLs (/api/v10/...) but in
+    milliseconds on the unversioned URL Discord hands out for webhooks, so the
+    header wins, and a body value is read by the URL's version.
+    """
+    header = web.parse_wait(response.headers.get("Retry-After"))
+    if header is not None:
+        return header
     body = web.json_or_none(response)
     try:
-        return float(body["retry_after"])
+        value = float(body["retry_after"])
     except (TypeError, KeyError, ValueError):
         return None
+    versioned = "/api/v" in str(response.request.url) if response.request else False
+    return value if versioned else value / 1000
 
 
 class Discord(Platform):
