@@ -214,3 +214,102 @@ def test_send_asks_before_posting(world: dict[str, object]) -> None:
     result = solidarity(world, "send", "e2e", "spotlight", "--account", "w")
     assert result.returncode == 1  # no one answered yes
     assert not world["w"].posts  # type: ignore[attr-defined]
+
+
+def tiny_png() -> bytes:
+    """Return a valid 1x1 PNG."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_images_go_out_with_their_alt_text(world: dict[str, object]) -> None:
+    folder = world["dir"]
+    assert isinstance(folder, Path)
+    (folder / "campaigns" / "photo.png").write_bytes(tiny_png())
+    campaign = (folder / "campaigns" / "e2e.yaml").read_text(encoding="utf-8")
+    campaign += (
+        "  - id: photo\n    at: 2030-01-01 10:00\n    accounts: [m, b, t]\n"
+        "    text: Sevinj Vagifgizi, editor-in-chief of Abzas Media\n"
+        "    media:\n      path: photo.png\n      alt: A portrait of Sevinj Vagifgizi\n"
+    )
+    (folder / "campaigns" / "e2e.yaml").write_text(campaign, encoding="utf-8")
+    result = solidarity(world, "send", "e2e", "photo", "--yes")
+    assert result.returncode == 0, result.stderr
+    mastodon_media = [r for r in world["m"].requests if r.path == "/api/v2/media"]  # type: ignore[attr-defined]
+    assert len(mastodon_media) == 1
+    status = world["m"].posts[0]  # type: ignore[attr-defined]
+    assert status["media_attachments"][0]["description"] == "A portrait of Sevinj Vagifgizi"
+    record = world["b"].posts[0]["value"]  # type: ignore[attr-defined]
+    assert record["embed"]["images"][0]["alt"] == "A portrait of Sevinj Vagifgizi"
+    photo = [r for r in world["t"].requests if r.path.endswith("/sendPhoto")]  # type: ignore[attr-defined]
+    assert len(photo) == 1
+
+
+def test_an_accounts_proxy_carries_its_requests_and_no_others(world: dict[str, object]) -> None:
+    import http.server
+    import threading
+
+    import httpx
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            seen.append(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("host", "proxy-connection", "connection")
+            }
+            answer = httpx.request(self.command, self.path, content=body, headers=headers)
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in (
+                    "transfer-encoding",
+                    "connection",
+                    "content-encoding",
+                    "content-length",
+                ):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        folder = world["dir"]
+        assert isinstance(folder, Path)
+        accounts = (folder / "accounts.yaml").read_text(encoding="utf-8")
+        accounts = accounts.replace(
+            "  access_token: ${M_TOKEN}\n",
+            f"  access_token: ${{M_TOKEN}}\n  proxy: http://127.0.0.1:{server.server_port}\n",
+        )
+        (folder / "accounts.yaml").write_text(accounts, encoding="utf-8")
+        result = solidarity(world, "send", "e2e", "spotlight", "--account", "m", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert any(path.endswith("/api/v1/statuses") for path in seen)
+        result = solidarity(world, "send", "e2e", "spotlight", "--account", "t", "--yes")
+        assert result.returncode == 0, result.stderr
+        assert not any("/bot" in path for path in seen)
+    finally:
+        server.shutdown()
