@@ -503,3 +503,12 @@ def test_discord_reads_the_body_wait_by_api_version(url: str, body: float, wait:
     with pytest.raises(RetryableError) as info:
         adapter(case, lambda _r: answer).publish(outgoing())
     assert info.value.wait == pytest.approx(wait)
+
+
+def test_a_rate_limit_header_on_a_502_is_not_a_wait() -> None:
+    case = CASES[0]  # Mastodon sends X-RateLimit-Reset on every response
+    reset = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    answer = httpx.Response(502, text="Bad Gateway", headers={"X-RateLimit-Reset": reset})
+    with pytest.raises(RetryableError) as info:
+        adapter(case, lambda _r: answer).publish(outgoing())
+    assert info.value.wait is None

@@ -115,7 +115,7 @@ def solidarity(world: dict[str, object], *args: str) -> subprocess.CompletedProc
         env=world["env"],  # type: ignore[arg-type]
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=int(os.environ.get("E2E_TIMEOUT", "120")),
         check=False,
     )
 

@@ -90,13 +90,10 @@ def send(
         ) from None
     if response.is_success:
         return response
-    raise classify(
-        platform,
-        response,
-        idempotent=idempotent,
-        reason=reason(response),
-        wait=_wait(response, wait_headers, body_wait),
-    )
+    # a wait is read only where the platform asks for one: rate-limit headers such as
+    # Mastodon's X-RateLimit-Reset ride on every response and mean nothing for a 502
+    wait = _wait(response, wait_headers, body_wait) if response.status_code in (429, 503) else None
+    raise classify(platform, response, idempotent=idempotent, reason=reason(response), wait=wait)
 
 
 def classify(
