@@ -46,6 +46,8 @@ def owner_id() -> str:
 
 def http_client(account: Account, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """Build the HTTP client of one account: its own proxy, timeouts and connection pool."""
+    for noisy in ("httpx", "httpcore"):  # they log full URLs, and Telegram's URL holds the token
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     return httpx.Client(
         transport=transport,
         proxy=account.settings.proxy if transport is None else None,

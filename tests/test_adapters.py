@@ -9,6 +9,7 @@ never let a secret into an error.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -512,3 +513,57 @@ def test_a_rate_limit_header_on_a_502_is_not_a_wait() -> None:
     with pytest.raises(RetryableError) as info:
         adapter(case, lambda _r: answer).publish(outgoing())
     assert info.value.wait is None
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_no_secret_in_any_log_record(case: Case, caplog: pytest.LogCaptureFixture) -> None:
+    from scheduler.accounts import Account
+    from scheduler.dispatch import make_adapter
+
+    cls = PLATFORMS[case.platform]
+    account = Account("a", cls, cls.settings_model.model_validate(case.settings), 1)
+    caplog.set_level(logging.DEBUG)
+
+    def route(request: httpx.Request) -> httpx.Response:
+        return case.setup(request) or case.ok(request)
+
+    make_adapter(account, httpx.MockTransport(route)).publish(outgoing())
+    with pytest.raises(PlatformError):
+        make_adapter(
+            account, httpx.MockTransport(lambda r: case.setup(r) or case.auth_fail)
+        ).publish(outgoing())
+    for secret in case.secrets:
+        assert secret not in caplog.text
+
+
+def test_bluesky_reads_back_its_own_recent_posts() -> None:
+    case = next(c for c in CASES if c.platform == "bluesky")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path.endswith("listRecords")
+        assert request.url.params["repo"] == "did:plc:abc"
+        return httpx.Response(
+            200,
+            json={
+                "records": [
+                    {
+                        "uri": "at://did:plc:abc/app.bsky.feed.post/3k",
+                        "cid": "c",
+                        "value": {"text": "Free them"},
+                    }
+                ]
+            },
+        )
+
+    bsky = adapter(case, handler)
+    found = bsky.read_back(outgoing())
+    assert found is not None and found.url == "https://bsky.app/profile/hr.example/post/3k"
+    assert bsky.read_back(outgoing(("Other",))) is None
+
+
+@pytest.mark.parametrize("platform", ["telegram", "discord", "webhook"])
+def test_platforms_without_read_back_say_so_plainly(platform: str) -> None:
+    case = next(c for c in CASES if c.platform == platform)
+    assert not PLATFORMS[platform].can_read_back
+    with pytest.raises(PermanentError, match="cannot read back"):
+        adapter(case, case.ok).read_back(outgoing())
