@@ -81,6 +81,13 @@ class MediaFile:
         """Guess the media type from the file name."""
         return mimetypes.guess_type(self.path.name)[0] or "application/octet-stream"
 
+    def read(self, platform: str) -> bytes:
+        """Return the file's bytes; a file that cannot be read is a permanent error."""
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise PermanentError(platform, f"cannot read {self.path}: {exc.strerror}") from None
+
 
 @dataclass(frozen=True)
 class Card:

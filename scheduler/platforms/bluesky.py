@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from scheduler.errors import PermanentError
 from scheduler.platforms import http as web
-from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+from scheduler.platforms.base import (
+    AccountSettings,
+    MediaFile,
+    Outgoing,
+    Platform,
+    Receipt,
+    Secret,
+    Url,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -169,11 +177,8 @@ class Bluesky(Platform):
             }
         return record
 
-    def _upload(self, media: Any) -> dict[str, Any]:
-        try:
-            content = media.path.read_bytes()
-        except OSError as exc:
-            raise PermanentError(self.name, f"cannot read {media.path}: {exc.strerror}") from None
+    def _upload(self, media: MediaFile) -> dict[str, Any]:
+        content = media.read(self.name)
         response = self._authed(
             "POST",
             "com.atproto.repo.uploadBlob",

@@ -7,9 +7,16 @@ import re
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from scheduler.errors import PermanentError, RetryableError
+from scheduler.errors import RetryableError
 from scheduler.platforms import http as web
-from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
+from scheduler.platforms.base import (
+    AccountSettings,
+    Outgoing,
+    Platform,
+    Receipt,
+    Secret,
+    Url,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -79,7 +86,7 @@ class Mastodon(Platform):
 
     def publish(self, out: Outgoing) -> list[Receipt]:
         """Post each part as a status, replying to the one before, with Idempotency-Key."""
-        media_ids = [self._upload(m, out, i) for i, m in enumerate(out.media)]
+        media_ids = [self._upload(m) for m in out.media]
         receipts: list[Receipt] = []
         for i, part in enumerate(out.parts):
             data: dict[str, Any] = {
@@ -105,12 +112,9 @@ class Mastodon(Platform):
             receipts.append(Receipt(str(body["id"]), body.get("url") or body.get("uri")))
         return receipts
 
-    def _upload(self, media: Any, out: Outgoing, index: int) -> str:
+    def _upload(self, media: MediaFile) -> str:
         """Upload one image with its alt text; wait while the instance processes it."""
-        try:
-            content = media.path.read_bytes()
-        except OSError as exc:
-            raise PermanentError(self.name, f"cannot read {media.path}: {exc.strerror}") from None
+        content = media.read(self.name)
         response = self._call(
             "POST",
             "/api/v2/media",

@@ -96,12 +96,7 @@ class Telegram(Platform):
             text = html.escape(part, quote=False)  # a '<' or '&' in a name must not break HTML
             if i == 0 and out.media:
                 media = out.media[0]
-                try:
-                    content = media.path.read_bytes()
-                except OSError as exc:
-                    raise PermanentError(
-                        self.name, f"cannot read {media.path}: {exc.strerror}"
-                    ) from None
+                content = media.read(self.name)
                 result = self._call(
                     "sendPhoto",
                     data={
