@@ -11,6 +11,7 @@ from scheduler.errors import RetryableError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import (
     AccountSettings,
+    MediaFile,
     Outgoing,
     Platform,
     Receipt,
