@@ -366,6 +366,45 @@ def send(
 
 
 @cli.command()
+@click.option(
+    "--once", is_flag=True, help="send what is due now (within grace), record the rest, and exit"
+)
+@global_options
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, /, once: bool, **options: Any) -> None:
+    """Run the scheduler; with --once, settle what is due now and exit (1 if any failed)."""
+    if not once:
+        raise SolidarityError(
+            "the long-running daemon is not built yet; use `solidarity run --once` from cron or a timer"
+        )
+    import time
+
+    from scheduler.catchup import sweep
+    from scheduler.dispatch import Dispatcher
+
+    project, now = _load(ctx, options)
+    if project.errors:
+        _report(project.errors)
+        raise SolidarityError(f"{len(project.errors)} problem(s) in the files; nothing was sent")
+    _require_secrets(project.accounts_in_use())
+    started = time.monotonic()
+    dispatcher = Dispatcher(
+        project,
+        _ledger(project.settings),
+        clock=lambda: now + timedelta(seconds=time.monotonic() - started),
+    )
+    entries = sweep(dispatcher, now)
+    for entry in entries:
+        detail = entry.remote_url or entry.error or entry.reason or ""
+        click.echo(f"{entry.status:9} {entry.key} {detail}".rstrip())
+    if not entries:
+        click.echo("nothing due")
+    if any(e.status in ("failed", "uncertain") for e in entries):
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--campaign", metavar="C", default=None)
 @click.option(
     "--since",

@@ -313,3 +313,29 @@ def test_an_accounts_proxy_carries_its_requests_and_no_others(world: dict[str, o
         assert not any("/bot" in path for path in seen)
     finally:
         server.shutdown()
+
+
+def test_run_once_sends_what_is_due_once_and_records_the_missed(world: dict[str, object]) -> None:
+    env = world["env"]
+    assert isinstance(env, dict)
+    env["SOLIDARITY_NOW"] = "2026-03-10T11:05:00+04:00"  # spotlight is due at 11:00 Baku
+    first = solidarity(world, "run", "--once", "--campaigns", "campaigns")
+    assert first.returncode == 0, first.stderr
+    sent = [line for line in first.stdout.splitlines() if line.startswith("sent")]
+    assert len(sent) == 5  # one person, five accounts
+    missed = [line for line in first.stdout.splitlines() if line.startswith("missed")]
+    assert missed and all("past its grace of 15m" in line for line in missed)
+    second = solidarity(world, "run", "--once")
+    assert second.returncode == 0 and second.stdout.strip() == "nothing due"
+    for name in ("m", "b", "t", "d", "w"):
+        assert len(world[name].posts) == 1, name  # type: ignore[attr-defined]
+    env["SOLIDARITY_NOW"] = "2026-03-11T11:40:00+04:00"  # 40 minutes late: past grace
+    late = solidarity(world, "run", "--once")
+    assert late.returncode == 0
+    assert [line.split()[0] for line in late.stdout.splitlines()] == [
+        "missed"
+    ] * 7  # 5 spotlight + 2 long
+    rows = [
+        json.loads(x) for x in solidarity(world, "history", "--format", "json").stdout.splitlines()
+    ]
+    assert {r["status"] for r in rows} == {"sent", "missed"}
