@@ -443,6 +443,40 @@ def history(
     )
 
 
+@cli.command()
+@global_options
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, /, **options: Any) -> None:
+    """Per campaign: next occurrences, last sends, failures and uncertain rows."""
+    from scheduler import reports
+
+    project, now = _load(ctx, options)
+    _report(project.errors)
+    upcoming: dict[str, list[tuple[datetime, str, str | None, list[str]]]] = {}
+    from scheduler.planning import plan
+
+    for occ in plan([lc.campaign for lc in project.campaigns], now, now + timedelta(days=7)):
+        found = upcoming.setdefault(occ.campaign, [])
+        if (
+            found
+            and found[-1][0] == occ.scheduled_for
+            and found[-1][1] == occ.post
+            and found[-1][2] == occ.person
+        ):
+            found[-1][3].append(occ.account)
+        else:
+            found.append((occ.scheduled_for, occ.post, occ.person, [occ.account]))
+    entries = [] if _missing_sqlite(project.settings.db) else _ledger(project.settings).history()
+    listed = [
+        (c.campaign.name, c.campaign.title, c.campaign.timezone, c.campaign.paused)
+        for c in project.campaigns
+    ]
+    click.echo(reports.status(listed, upcoming, entries), nl=False)
+    if project.errors:
+        sys.exit(1)
+
+
 @cli.group()
 def accounts() -> None:
     """Work with the accounts in accounts.yaml."""

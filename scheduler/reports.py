@@ -68,3 +68,50 @@ def table(entries: Sequence[Entry], zones: dict[str, str]) -> str:
         f"{len(entries)} rows: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     )
     return "\n".join(lines) + "\n"
+
+
+def status(
+    campaigns: Sequence[tuple[str, str, str, bool]],
+    upcoming: dict[str, list[tuple[datetime, str, str | None, list[str]]]],
+    entries: Sequence[Entry],
+) -> str:
+    """Summarise each campaign: next occurrences, last sends, and rows that need a human.
+
+    ``campaigns`` holds (name, title, zone, paused); ``upcoming`` maps a campaign to
+    (instant, post, person, accounts) in order.
+    """
+    zones = {name: tz for name, _t, tz, _p in campaigns}
+    lines: list[str] = []
+    for name, title, tz, paused in campaigns:
+        lines.append(f"{name}: {title} ({tz}){' [PAUSED: nothing is sent]' if paused else ''}")
+        for when, post, person, accounts in upcoming.get(name, [])[:5]:
+            who = f" [{person}]" if person else ""
+            lines.append(
+                f"  next  {when:%Y-%m-%d %H:%M}  {post}{who} → {', '.join(accounts)}"[:WIDTH]
+            )
+        mine = [e for e in entries if e.campaign == name]
+        for e in [e for e in mine if e.status == "sent"][-3:]:
+            lines.append(
+                f"  sent  {local(e, zones):%Y-%m-%d %H:%M}  {e.post} → {e.account} {e.remote_url or ''}"[
+                    :WIDTH
+                ].rstrip()
+            )
+        attention = [e for e in mine if e.status in ("failed", "uncertain")]
+        if attention:
+            lines.append(f"  needs a human: {len(attention)} row(s)")
+            for e in attention[-10:]:
+                lines.append(
+                    f"    {e.status.upper():9} {local(e, zones):%Y-%m-%d %H:%M} {e.post} → {e.account}"[
+                        :WIDTH
+                    ]
+                )
+                lines.append(f"      {e.error or e.reason or ''}"[:WIDTH])
+        lines.append("")
+    refused: dict[str, str] = {}
+    for e in entries:
+        if e.status == "failed" and e.error and ("HTTP 401" in e.error or "HTTP 403" in e.error):
+            refused[e.account] = e.error
+    if refused:
+        lines.append("Accounts whose credentials were refused:")
+        lines.extend(f"  {account}: {error}"[:WIDTH] for account, error in sorted(refused.items()))
+    return "\n".join(lines).rstrip() + "\n"

@@ -198,6 +198,12 @@ def test_revoked_token_fails_in_the_platforms_words(world: dict[str, object]) ->
     result = solidarity(world, "send", "e2e", "spotlight", "--account", "m", "--yes")
     assert result.returncode == 1
     assert "m: failed: mastodon (HTTP 401): The access token was revoked" in result.stderr
+    status = solidarity(world, "status")
+    assert status.returncode == 0, status.stderr
+    assert "needs a human: 1 row(s)" in status.stdout
+    assert "Accounts whose credentials were refused:" in status.stdout
+    assert "m: mastodon (HTTP 401): The access token was revoked" in status.stdout
+    assert "next  " in status.stdout
 
 
 def test_send_refuses_without_secrets_and_names_them(world: dict[str, object]) -> None:
