@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from scheduler.dispatch import Dispatcher
-from scheduler.ledger import Claim, Entry
+from scheduler.dispatch import Dispatcher, claim_for
+from scheduler.ledger import Entry
 from scheduler.planning import plan_post
 from scheduler.timeutil import format_duration
 
@@ -40,15 +40,7 @@ def sweep(dispatcher: Dispatcher, now: datetime, lookback: timedelta = LOOKBACK)
                 account = project.accounts.get(occ.account)
                 if account is None or ledger.get(occ.key) is not None:
                     continue
-                claim = Claim(
-                    occ.key,
-                    occ.campaign,
-                    occ.post,
-                    occ.account,
-                    account.platform.name,
-                    occ.person,
-                    occ.scheduled_for,
-                )
+                claim = claim_for(occ, account)
                 late = now - occ.scheduled_for
                 entry: Entry | None
                 if occ.status != "due":

@@ -57,6 +57,19 @@ def http_client(account: Account, transport: httpx.BaseTransport | None = None) 
     )
 
 
+def claim_for(occ: Occurrence, account: Account) -> Claim:
+    """Describe an occurrence on an account as the ledger row that claims it."""
+    return Claim(
+        occ.key,
+        occ.campaign,
+        occ.post,
+        occ.account,
+        account.platform.name,
+        occ.person,
+        occ.scheduled_for,
+    )
+
+
 def make_adapter(
     account: Account,
     transport: httpx.BaseTransport | None = None,
@@ -122,15 +135,7 @@ class Dispatcher:
     def deliver(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Entry:
         """Claim, render, publish and record one occurrence on one account."""
         started = time.monotonic()
-        claim = Claim(
-            occ.key,
-            occ.campaign,
-            occ.post,
-            occ.account,
-            account.platform.name,
-            occ.person,
-            occ.scheduled_for,
-        )
+        claim = claim_for(occ, account)
         entry = self.ledger.claim(claim, self.clock(), self.owner)
         if entry is None:
             existing = self.ledger.get(occ.key)
