@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.errors import Problem, RenderError
-from scheduler.planning import Occurrence, next_instant, plan_post
+from scheduler.planning import Occurrence, next_instant, order, plan_post
 from scheduler.project import Project
 from scheduler.timeutil import to_zone
 
@@ -59,15 +59,7 @@ def rows(
         for post in lc.campaign.posts:
             occurrences = plan_post(lc.campaign, post, lo, hi)
             out.extend(render_rows(project, lc, post, occurrences, account))
-    out.sort(
-        key=lambda r: (
-            r.occurrence.scheduled_for,
-            r.occurrence.campaign,
-            r.occurrence.post,
-            r.occurrence.account,
-            r.occurrence.person or "",
-        )
-    )
+    out.sort(key=lambda r: order(r.occurrence))
     return out
 
 

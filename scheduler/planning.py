@@ -221,11 +221,12 @@ def plan(
         for item in campaign.posts:
             if post is None or item.id == post:
                 found.extend(plan_post(campaign, item, lo, hi))
-    found.sort(key=_order)
+    found.sort(key=order)
     return found
 
 
-def _order(o: Occurrence) -> tuple[datetime, str, str, str, str]:
+def order(o: Occurrence) -> tuple[datetime, str, str, str, str]:
+    """Sort key of occurrences: by instant, then campaign, post, account and person."""
     return (o.scheduled_for, o.campaign, o.post, o.account, o.person or "")
 
 
