@@ -142,7 +142,6 @@ def _load_one(
             )
         ]
     problems: list[Problem] = []
-    missing: list[str] = []
     unset: list[Unset] = []
     values: dict[str, Any] = {}
     for key, raw in body.items():
@@ -159,12 +158,10 @@ def _load_one(
                 )
             )
             continue
-        before = len(missing)
+        missing: list[str] = []
         expanded = _expand(raw, environ, missing)
-        if len(missing) > before:
-            unset.extend(
-                Unset(name, str(key), var, src.line((*at, key))) for var in missing[before:]
-            )
+        if missing:
+            unset.extend(Unset(name, str(key), var, src.line((*at, key))) for var in missing)
             if key not in platform.secret_fields:
                 continue  # leave the default (or the model reports it missing)
         values[key] = expanded
