@@ -1,0 +1,249 @@
+"""The daemon's logging: text or JSON lines, with every secret masked on the way out.
+
+The accounts' secrets are registered with a :class:`Redactor` (see
+:func:`secret_values`); whatever is not registered is still masked by shape: a
+Telegram bot token, a bearer token, a URL's password, a token in a query string,
+a Discord webhook's token. The formatters redact their whole output, so a secret
+in a message, its arguments, a traceback or an extra field never reaches the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, quote_plus, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from scheduler.accounts import Account
+
+MASK = "***"
+MIN_SECRET = 4  # shorter values would mask ordinary words
+
+# Character classes below never cross a quote or a backslash, so masking a JSON
+# line keeps it valid JSON.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # a Discord webhook: https://discord.com/api/webhooks/<id>/<token>
+    (
+        re.compile(
+            r"(https?://(?:(?:canary|ptb)\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/)"
+            r"[A-Za-z0-9_-]+"
+        ),
+        rf"\1{MASK}",
+    ),
+    # a Telegram bot token, alone or in /bot<token>/sendMessage
+    (re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"), MASK),
+    # an Authorization header (OAuth 1.0a's parameters are masked one by one below)
+    (
+        re.compile(
+            r"\b(authorization[\"']?\s*[:=]\s*[\"']?)(?!oauth\b)"
+            r"((?:bearer|basic|token|digest)\s+)?[^\s\"'\\,;]+",
+            re.IGNORECASE,
+        ),
+        rf"\1\2{MASK}",
+    ),
+    (re.compile(r"\b(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{MASK}"),
+    (
+        re.compile(r"\b(oauth_(?:consumer_key|token|signature)=\"?)[^\s\"'\\,&]+", re.IGNORECASE),
+        rf"\1{MASK}",
+    ),
+    # scheme://user:password@host
+    (
+        re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'\\]*:)[^\s/@\"'\\]+@"),
+        rf"\1{MASK}@",
+    ),
+    # ?token=...&api_key=...
+    (
+        re.compile(
+            r"([?&;](?:access_token|refresh_token|api_key|apikey|client_secret|token|password"
+            r"|secret|key)=)[^\s&#;\"'\\]+",
+            re.IGNORECASE,
+        ),
+        rf"\1{MASK}",
+    ),
+)
+
+
+def _forms(secret: str) -> set[str]:
+    """Return a secret as written, and as it appears URL-encoded or inside a JSON string."""
+    forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+    forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    forms.add(json.dumps(secret)[1:-1])
+    return forms
+
+
+class Redactor:
+    """Mask registered secrets and anything shaped like a credential; safe across threads."""
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        self._literal: re.Pattern[str] | None = None
+        self.set_secrets(values)
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Return the registered secrets (as given, without their encoded forms)."""
+        return self._secrets
+
+    def set_secrets(self, values: Iterable[str]) -> None:
+        """Replace the registered secrets; values shorter than 4 characters are ignored."""
+        kept = frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET)
+        forms = {f for v in kept for f in _forms(v) if len(f) >= MIN_SECRET}
+        ordered = sorted(forms, key=lambda s: (-len(s), s))  # longest first
+        literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        with self._lock:
+            self._secrets = kept
+            self._literal = literal
+
+    def redact(self, text: str) -> str:
+        """Return the text with every secret replaced by ``***``."""
+        literal = self._literal  # one read: a concurrent set_secrets swaps the whole pattern
+        if literal is not None:
+            text = literal.sub(MASK, text)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    when = datetime.fromtimestamp(record.created, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
+    fields = getattr(record, "fields", None)
+    return fields if isinstance(fields, Mapping) else {}
+
+
+class TextFormatter(logging.Formatter):
+    """``2024-05-01T09:00:00.000Z INFO scheduler.dispatch: message key=value``, redacted."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.redactor = redactor
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _timestamp(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        fields = _fields(record)
+        if fields:  # after the message, before a traceback
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.redactor.redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, message, the record's fields, exc."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": _timestamp(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        for key, value in _fields(record).items():
+            out.setdefault(str(key), value)
+        clean = _redact_values(out, self.redactor)
+        line = json.dumps(clean, ensure_ascii=False, default=str)
+        return self.redactor.redact(line)  # and the whole line, keys included
+
+
+def _redact_values(value: Any, redactor: Redactor) -> Any:
+    """Redact every string in a JSON-bound value; what JSON cannot hold becomes its str()."""
+    if isinstance(value, str):
+        return redactor.redact(value)
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {redactor.redact(str(k)): _redact_values(v, redactor) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_values(v, redactor) for v in value]
+    return redactor.redact(str(value))
+
+
+REDACTOR = Redactor()
+QUIET = ("httpx", "httpcore", "alembic", "apscheduler")  # httpx logs URLs: Telegram's has the token
+_MARK = "_solidarity_logs"
+
+
+def configure(
+    fmt: Literal["text", "json"] = "text",
+    *,
+    level: int = logging.INFO,
+    stream: IO[str] | None = None,
+) -> Redactor:
+    """Log to stderr (or ``stream``) in text or JSON, redacted; return the redactor to feed.
+
+    Calling it again replaces the handler it installed before instead of adding one.
+    """
+    if fmt not in ("text", "json"):
+        raise ValueError(f"unknown log format '{fmt}'; use text or json")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    setattr(handler, _MARK, True)
+    formatter = JsonFormatter(REDACTOR) if fmt == "json" else TextFormatter(REDACTOR)
+    handler.setFormatter(formatter)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in QUIET:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return REDACTOR
+
+
+def _url_passwords(value: str) -> set[str]:
+    if "://" not in value or "@" not in value:
+        return set()
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:
+        return set()
+    return {password, unquote(password)} if password else set()
+
+
+def _plain(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "get_secret_value"):  # pydantic's SecretStr, without importing pydantic
+        value = value.get_secret_value()
+    return value if isinstance(value, str) else None
+
+
+def secret_values(accounts: Iterable[Account]) -> set[str]:
+    """Return every secret the accounts hold: secret fields, and passwords in any URL."""
+    found: set[str] = set()
+    for account in accounts:
+        settings = account.settings
+        secret_fields = set(account.platform.secret_fields)
+        names = set(type(settings).model_fields) | secret_fields
+        for name in sorted(names):
+            value = _plain(getattr(settings, name, None))
+            if not value:
+                continue
+            if name in secret_fields:
+                found.add(value)
+            found |= _url_passwords(value)
+    return {v for v in found if v}
