@@ -91,6 +91,7 @@ class Dispatcher:
     retry_window: timedelta = DEFAULT_RETRY_WINDOW
     owner: str = field(default_factory=owner_id)
     monotonic: Callable[[], float] = time.monotonic
+    pacing: bool = True  # the daemon paces accounts itself, without sleeping
     _adapters: dict[str, Platform] = field(default_factory=dict)
     _last_post: dict[str, float] = field(default_factory=dict)
     _limits: dict[str, int | None] = field(default_factory=dict)
@@ -133,70 +134,146 @@ class Dispatcher:
         return self._limits[account.name]
 
     def deliver(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Entry:
-        """Claim, render, publish and record one occurrence on one account."""
+        """Claim, render, publish and record one occurrence, retrying in place (``send``)."""
         started = time.monotonic()
-        claim = claim_for(occ, account)
-        entry = self.ledger.claim(claim, self.clock(), self.owner)
+        entry = self.ledger.claim(claim_for(occ, account), self.clock(), self.owner)
         if entry is None:
             existing = self.ledger.get(occ.key)
             assert existing is not None
             log.info("%s %s already %s; not sent again", occ.key, account.name, existing.status)
             return existing
-        entry = self._attempt(entry, lc, post, occ, account)
-        log.info(
-            "delivery %s account=%s status=%s duration=%.2fs url=%s%s",
-            occ.key,
-            account.name,
-            entry.status,
-            time.monotonic() - started,
-            entry.remote_url or "-",
-            f" error={entry.error}" if entry.error else "",
-        )
+        while True:
+            entry = self.attempt(entry, lc, post, occ, account)
+            if entry.status not in ("retrying", "sending") or entry.next_attempt_at is None:
+                break
+            wait = (entry.next_attempt_at - self.clock()).total_seconds()
+            if wait > 0:
+                self.sleep(wait)
+            if entry.status == "sending":
+                settled = self.verify(entry, account)
+                if settled is not None:
+                    entry = settled
+                    break
+        log_delivery(entry, time.monotonic() - started)
         return entry
 
-    def _attempt(
+    def attempt(
         self, entry: Entry, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
     ) -> Entry:
+        """Make one try and record its outcome.
+
+        The text is rendered now (so a day counter is right for the day it goes
+        out); a retry sends exactly the parts tried before. A retryable error
+        leaves the row ``retrying`` with ``next_attempt_at``; an uncertain one on
+        a platform that can be read back leaves it ``sending``, to be read back
+        at ``next_attempt_at`` before anything is sent again.
+        """
         adapter = self.adapter(account)
-        try:
-            message = self.project.renderer.message(
-                lc, post, occ, account, self.live_limit(account, adapter)
-            )
-        except RenderError as exc:
-            return self.ledger.failed(entry.id, f"template error: {exc.problem}", self.clock())
-        if message.status == "too_long":
-            size = f"{message.length}/{message.limit}"
-            return self.ledger.failed(
-                entry.id, f"too long for {account.platform.label}: {size}", self.clock()
-            )
-        out = outgoing(self.project, lc, post, occ, message.parts, self.clock())
-        deadline = self.clock() + self.retry_window
-        tries = 0
-        while True:
-            self.keep_pace(account)
-            entry = self.ledger.sending(entry.id, out.parts, self.clock())
+        parts = entry.parts
+        if not parts:
             try:
-                receipts = adapter.publish(out)
-            except PermanentError as exc:
-                return self.ledger.failed(entry.id, str(exc), self.clock())
-            except UncertainError as exc:
-                return self.ledger.uncertain(entry.id, str(exc), self.clock())
-            except RetryableError as exc:
-                tries += 1
-                wait = backoff(tries, exc.wait)
-                now = self.clock()
-                if now + timedelta(seconds=wait) > deadline:
-                    return self.ledger.failed(entry.id, f"gave up after {tries} tries: {exc}", now)
-                self.ledger.retrying(entry.id, str(exc), now + timedelta(seconds=wait), now)
-                log.warning("%s %s: %s; retrying in %.1fs", occ.key, account.name, exc, wait)
-                self.sleep(wait)
-                continue
-            except PlatformError as exc:  # pragma: no cover - every adapter raises a subclass
-                return self.ledger.uncertain(entry.id, str(exc), self.clock())
-            ids = [r.remote_id for r in receipts]
-            return self.ledger.sent(
-                entry.id, ids, receipts[0].url if receipts else None, self.clock()
+                message = self.project.renderer.message(
+                    lc, post, occ, account, self.live_limit(account, adapter)
+                )
+            except RenderError as exc:
+                return self.ledger.failed(entry.id, f"template error: {exc.problem}", self.clock())
+            if message.status == "too_long":
+                size = f"{message.length}/{message.limit}"
+                return self.ledger.failed(
+                    entry.id, f"too long for {account.platform.label}: {size}", self.clock()
+                )
+            parts = message.parts
+        out = outgoing(self.project, lc, post, occ, parts, self.clock())
+        if self.pacing:
+            self.keep_pace(account)
+        entry = self.ledger.sending(entry.id, out.parts, self.clock())
+        try:
+            receipts = adapter.publish(out)
+        except PermanentError as exc:
+            return self.ledger.failed(entry.id, str(exc), self.clock())
+        except UncertainError as exc:
+            if adapter.can_read_back:
+                return self._again(entry, exc, verify=True)
+            return self.ledger.uncertain(entry.id, str(exc), self.clock())
+        except RetryableError as exc:
+            return self._again(entry, exc)
+        except PlatformError as exc:  # pragma: no cover - every adapter raises a subclass
+            return self.ledger.uncertain(entry.id, str(exc), self.clock())
+        ids = [r.remote_id for r in receipts]
+        return self.ledger.sent(entry.id, ids, receipts[0].url if receipts else None, self.clock())
+
+    def _again(self, entry: Entry, exc: PlatformError, *, verify: bool = False) -> Entry:
+        """Schedule the next try of a row within the retry window, or end it."""
+        now = self.clock()
+        wait = backoff(entry.attempts, exc.wait if isinstance(exc, RetryableError) else None)
+        at = now + timedelta(seconds=wait)
+        if at > entry.created_at + self.retry_window:
+            if verify:
+                return self.ledger.uncertain(entry.id, str(exc), now)
+            return self.ledger.failed(entry.id, f"gave up after {entry.attempts} tries: {exc}", now)
+        log.warning(
+            "%s %s: %s; %s in %.1fs",
+            entry.key,
+            entry.account,
+            exc,
+            "reading back" if verify else "retrying",
+            wait,
+        )
+        if verify:
+            return self.ledger.verify_later(entry.id, str(exc), at, now)
+        return self.ledger.retrying(entry.id, str(exc), at, now)
+
+    def verify(self, entry: Entry, account: Account) -> Entry | None:
+        """Settle a row that may have been posted: read it back, or mark it uncertain.
+
+        Returns the settled row (``sent`` with its URL, or ``uncertain``), or None
+        when the account's recent posts show it was not created: safe to send.
+        """
+        adapter = self.adapter(account)
+        why = entry.error or "the process stopped while the request was on its way"
+        if not adapter.can_read_back or not entry.parts:
+            return self.ledger.uncertain(
+                entry.id,
+                f"{why}; {account.platform.label} posts cannot be read back, so check the account and resend with `solidarity send` if it is missing",
+                self.clock(),
             )
+        out = Outgoing(key=entry.key, parts=entry.parts, created_at=entry.updated_at)
+        try:
+            receipt = adapter.read_back(out)
+        except PlatformError as exc:
+            return self.ledger.uncertain(
+                entry.id, f"{why}; reading recent posts back failed: {exc}", self.clock()
+            )
+        if receipt is None:
+            log.info("%s %s: read back, not posted; safe to send", entry.key, entry.account)
+            return None
+        log.info("%s %s: read back, it was posted: %s", entry.key, entry.account, receipt.url)
+        return self.ledger.sent(entry.id, [receipt.remote_id], receipt.url, self.clock())
+
+
+def log_delivery(entry: Entry, duration: float) -> None:
+    """Log the one line an operator reads per delivery."""
+    detail = entry.error or entry.reason
+    log.info(
+        "delivery %s account=%s status=%s duration=%.2fs url=%s%s",
+        entry.key,
+        entry.account,
+        entry.status,
+        duration,
+        entry.remote_url or "-",
+        f" reason={detail}" if detail and entry.status != "sent" else "",
+        extra={
+            "fields": {
+                "key": entry.key,
+                "account": entry.account,
+                "platform": entry.platform,
+                "status": entry.status,
+                "duration": round(duration, 3),
+                "url": entry.remote_url,
+                "reason": detail if entry.status != "sent" else None,
+            }
+        },
+    )
 
 
 def backoff(tries: int, asked: float | None, *, base: float = 2.0, cap: float = 600.0) -> float:

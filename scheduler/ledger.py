@@ -126,6 +126,8 @@ class Entry:
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    owner: str | None = None
+    next_attempt_at: datetime | None = None
 
     @property
     def text(self) -> str:
@@ -153,6 +155,8 @@ def _entry(row: Delivery) -> Entry:
         row.created_at,
         row.updated_at,
         row.sent_at,
+        row.owner,
+        row.next_attempt_at,
     )
 
 
@@ -235,20 +239,7 @@ class Ledger:
         self, claim: Claim, now: datetime, owner: str, status: Status = "claimed"
     ) -> Entry | None:
         """Insert the occurrence's row; return None if any process has claimed it before."""
-        row = Delivery(
-            key=claim.key,
-            campaign=claim.campaign,
-            post=claim.post,
-            account=claim.account,
-            platform=claim.platform,
-            person=claim.person,
-            scheduled_for=claim.scheduled_for,
-            status=status,
-            attempts=0,
-            owner=owner,
-            created_at=now,
-            updated_at=now,
-        )
+        row = _row(claim, now, owner, status)
         try:
             with self._session() as session:
                 session.add(row)
@@ -256,6 +247,26 @@ class Ledger:
                 return _entry(row)
         except IntegrityError:
             return None
+
+    def claim_many(self, claims: Sequence[Claim], now: datetime, owner: str) -> list[Entry]:
+        """Claim many occurrences in one transaction; return the rows this call inserted.
+
+        A burst (a thousand occurrences due at one instant) costs one commit, not
+        a thousand. Keys some process claimed before are left out of the result.
+        """
+        if not claims:
+            return []
+        taken = self.existing([c.key for c in claims])
+        fresh = [c for c in claims if c.key not in taken]
+        try:
+            with self._session() as session:
+                rows = [_row(c, now, owner, "claimed") for c in fresh]
+                session.add_all(rows)
+                session.flush()
+                return [_entry(r) for r in rows]
+        except IntegrityError:  # another process claimed one meanwhile: go one by one
+            found = (self.claim(c, now, owner) for c in fresh)
+            return [e for e in found if e is not None]
 
     def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
         """Record an occurrence that will not be sent (missed, skipped) with its reason."""
@@ -294,6 +305,20 @@ class Ledger:
         """Mark an occurrence to be tried again at ``at``."""
         return self._set(entry_id, now, status="retrying", error=error, next_attempt_at=at)
 
+    def verify_later(self, entry_id: int, error: str, at: datetime, now: datetime) -> Entry:
+        """Keep a row ``sending`` (it may have been created) and read it back at ``at``."""
+        return self._set(entry_id, now, status="sending", error=error, next_attempt_at=at)
+
+    def settle(self, entry_id: int, status: Status, reason: str, now: datetime) -> Entry:
+        """End an unsent row as ``skipped`` or ``missed`` (or ``failed``) with its reason."""
+        values: dict[str, Any] = {"status": status, "next_attempt_at": None}
+        values["error" if status == "failed" else "reason"] = reason
+        return self._set(entry_id, now, **values)
+
+    def adopt(self, entry_id: int, owner: str, now: datetime) -> Entry:
+        """Take over a row a stopped process left in flight."""
+        return self._set(entry_id, now, owner=owner)
+
     def uncertain(self, entry_id: int, error: str, now: datetime) -> Entry:
         """Mark an occurrence whose outcome is unknown; it is never sent again by itself."""
         return self._set(entry_id, now, status="uncertain", error=error, next_attempt_at=None)
@@ -317,6 +342,25 @@ class Ledger:
             row = session.scalars(select(Delivery).where(Delivery.key == key)).first()
             return _entry(row) if row else None
 
+    def existing(self, keys: Sequence[str]) -> set[str]:
+        """Return which of these occurrence keys already have a row."""
+        found: set[str] = set()
+        with self._session() as session:
+            for i in range(0, len(keys), 500):
+                chunk = list(keys[i : i + 500])
+                found.update(session.scalars(select(Delivery.key).where(Delivery.key.in_(chunk))))
+        return found
+
+    def in_flight(self) -> list[Entry]:
+        """Return every row still claimed, sending or retrying, oldest first."""
+        query = (
+            select(Delivery)
+            .where(Delivery.status.in_(list(IN_FLIGHT)))
+            .order_by(Delivery.scheduled_for, Delivery.id)
+        )
+        with self._session() as session:
+            return [_entry(r) for r in session.scalars(query)]
+
     def history(
         self,
         *,
@@ -339,6 +383,23 @@ class Ledger:
         with self._session() as session:
             rows = [_entry(r) for r in session.scalars(query)]
         return rows[::-1]
+
+
+def _row(claim: Claim, now: datetime, owner: str, status: Status) -> Delivery:
+    return Delivery(
+        key=claim.key,
+        campaign=claim.campaign,
+        post=claim.post,
+        account=claim.account,
+        platform=claim.platform,
+        person=claim.person,
+        scheduled_for=claim.scheduled_for,
+        status=status,
+        attempts=0,
+        owner=owner,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def _masked(url: str) -> str:
