@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -16,7 +15,7 @@ import click
 from scheduler import dryrun, preview
 from scheduler.accounts import Account
 from scheduler.campaigns import LoadedCampaign, Post
-from scheduler.config import DEFAULT_DB, Settings, environment
+from scheduler.config import DEFAULT_DB, Settings, environment, remember_real_environment
 from scheduler.errors import PlatformError, Problem, SolidarityError, display_path
 from scheduler.planning import Occurrence, next_instant, plan_post
 from scheduler.project import Project, load_project
@@ -365,43 +364,88 @@ def send(
         sys.exit(1)
 
 
+ONCE_WAIT = timedelta(minutes=5)  # how long `run --once` waits for retries before it exits
+
+
 @cli.command()
 @click.option(
     "--once", is_flag=True, help="send what is due now (within grace), record the rest, and exit"
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line, for log collectors",
+)
 @global_options
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, /, once: bool, **options: Any) -> None:
+def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> None:
     """Run the scheduler; with --once, settle what is due now and exit (1 if any failed)."""
-    if not once:
-        raise SolidarityError(
-            "the long-running daemon is not built yet; use `solidarity run --once` from cron or a timer"
-        )
     import time
 
-    from scheduler.catchup import sweep
-    from scheduler.dispatch import Dispatcher
+    from scheduler import daemon as d
 
-    project, now = _load(ctx, options)
-    if project.errors:
-        _report(project.errors)
-        raise SolidarityError(f"{len(project.errors)} problem(s) in the files; nothing was sent")
-    _require_secrets(project.accounts_in_use())
+    settings, now = _settings(ctx, _globals(options))
     started = time.monotonic()
-    dispatcher = Dispatcher(
-        project,
-        _ledger(project.settings),
-        clock=lambda: now + timedelta(seconds=time.monotonic() - started),
-    )
-    entries = sweep(dispatcher, now)
-    for entry in entries:
-        detail = entry.remote_url or entry.error or entry.reason or ""
-        click.echo(f"{entry.status:9} {entry.key} {detail}".rstrip())
-    if not entries:
-        click.echo("nothing due")
-    if any(e.status in ("failed", "uncertain") for e in entries):
-        sys.exit(1)
+
+    def clock() -> datetime:
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    redactor = _configure_logging(log_format)
+
+    def load() -> Project:
+        return load_project(settings, environment())
+
+    def secrets(project: Project) -> None:
+        from scheduler.logs import secret_values
+
+        redactor.set_secrets(secret_values(project.accounts.values()))
+
+    project = load()
+    secrets(project)
+    problems = d.problems_of(project, now)
+    if problems:
+        _report(problems)
+        missing = d.missing_secrets(project)
+        if missing:
+            raise SolidarityError(
+                f"missing secrets: {', '.join(missing)}; set them in the environment or .env"
+            )
+        raise SolidarityError(f"{len(problems)} problem(s) in the files; nothing was sent")
+    ledger = _ledger(settings)
+    with d.ledger_lock(settings.db):
+        if not once:
+            clockwork = d.SchedulerClockwork(clock)
+            daemon = d.Daemon(project, ledger, clockwork, load=load, on_project=secrets)
+            d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
+            return
+        manual = d.ManualClockwork(clock)
+        daemon = d.Daemon(project, ledger, manual, workers=0, on_project=secrets)
+        daemon.settled = []
+        daemon.start()
+        manual.cancel("wake")  # once: what falls due later is the next run's
+        manual.run_until(clock() + ONCE_WAIT)
+        for entry in daemon.settled:
+            detail = entry.remote_url or entry.error or entry.reason or ""
+            click.echo(f"{entry.status:9} {entry.key} {detail}".rstrip())
+        waiting = ledger.in_flight()  # the lock says no other process has rows in flight
+        for entry in waiting:
+            click.echo(
+                f"{entry.status:9} {entry.key} {entry.error or ''} (the next run retries it)"
+            )
+        if not daemon.settled and not waiting:
+            click.echo("nothing due")
+        ledger.close()
+        if daemon.failed:
+            sys.exit(1)
+
+
+def _configure_logging(log_format: str) -> Any:
+    from scheduler.logs import configure
+
+    return configure("json" if log_format == "json" else "text")
 
 
 @cli.command()
@@ -520,15 +564,8 @@ def accounts_check(ctx: click.Context, /, account: str | None, **options: Any) -
 
 def main() -> None:
     """Run the command line, with ``.env`` read first (the real environment wins)."""
+    remember_real_environment()
     for key, value in environment().items():
         os.environ.setdefault(key, value)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in (
-        "httpx",
-        "httpcore",
-        "alembic",
-    ):  # httpx logs URLs, and Telegram's holds the token
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _configure_logging("text")
     cli(prog_name="solidarity")

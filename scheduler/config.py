@@ -22,6 +22,20 @@ class Settings:
     db: str = DEFAULT_DB
 
 
+_REAL_ENVIRONMENT: dict[str, str] | None = None
+
+
+def remember_real_environment() -> None:
+    """Keep the environment as the process got it, before ``.env`` is merged into it.
+
+    A reload reads ``.env`` again; without this, values merged from the old
+    ``.env`` would pass for real ones and hide an edit.
+    """
+    global _REAL_ENVIRONMENT
+    if _REAL_ENVIRONMENT is None:
+        _REAL_ENVIRONMENT = dict(os.environ)
+
+
 def environment(
     env_file: Path = Path(".env"), base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -32,5 +46,7 @@ def environment(
     merged: dict[str, str] = {}
     if env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v})
-    merged.update({k: v for k, v in (os.environ if base is None else base).items() if v})
+    if base is None:
+        base = os.environ if _REAL_ENVIRONMENT is None else _REAL_ENVIRONMENT
+    merged.update({k: v for k, v in base.items() if v})
     return merged

@@ -122,7 +122,11 @@ def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
 
 
 class TextFormatter(logging.Formatter):
-    """``2024-05-01T09:00:00.000Z INFO scheduler.dispatch: message key=value``, redacted."""
+    """``2024-05-01T09:00:00.000Z INFO scheduler.dispatch: message``, redacted.
+
+    The message says it all (a delivery line names its key, account, status,
+    duration and URL); a record's ``fields`` are for the JSON form.
+    """
 
     def __init__(self, redactor: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -130,13 +134,6 @@ class TextFormatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return _timestamp(record)
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        text = super().formatMessage(record)
-        fields = _fields(record)
-        if fields:  # after the message, before a traceback
-            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
-        return text
 
     def format(self, record: logging.LogRecord) -> str:
         return self.redactor.redact(super().format(record))

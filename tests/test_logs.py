@@ -215,16 +215,18 @@ def test_json_line_stays_valid_when_credentials_are_masked(stream: io.StringIO) 
     assert record["d"] == "x@y"
 
 
-def test_text_lines_have_a_utc_timestamp_level_logger_and_fields(stream: io.StringIO) -> None:
+def test_text_lines_have_a_utc_timestamp_level_logger_and_the_redacted_message(
+    stream: io.StringIO,
+) -> None:
     logs.configure("text", stream=stream)
     logging.getLogger("scheduler.catchup").info(
-        "missed %d", 3, extra={"fields": {"url": "https://u:pw@h/"}}
+        "missed %d at %s", 3, "https://u:pw@h/", extra={"fields": {"n": 3}}
     )
     (line,) = lines(stream)
     stamp, level, name, rest = line.split(" ", 3)
     assert stamp.endswith("Z") and stamp[10] == "T"
     assert (level, name) == ("INFO", "scheduler.catchup:")
-    assert rest == "missed 3 url=https://u:***@h/"
+    assert rest == "missed 3 at https://u:***@h/"  # fields are for the JSON form
 
 
 def test_configure_twice_installs_one_handler_and_quiets_noisy_loggers(
