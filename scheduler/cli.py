@@ -418,7 +418,9 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
     with d.ledger_lock(settings.db):
         if not once:
             clockwork = d.SchedulerClockwork(clock)
-            daemon = d.Daemon(project, ledger, clockwork, load=load, on_project=secrets)
+            daemon = d.Daemon(
+                project, ledger, clockwork, load=load, on_project=secrets, workers=_workers()
+            )
             d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
             return
         manual = d.ManualClockwork(clock)
@@ -440,6 +442,18 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
         ledger.close()
         if daemon.failed:
             sys.exit(1)
+
+
+def _workers() -> int:
+    """Return the number of sending threads (SOLIDARITY_WORKERS, for tuning; default measured)."""
+    from scheduler.daemon import DEFAULT_WORKERS
+
+    text = os.environ.get("SOLIDARITY_WORKERS", "")
+    if not text:
+        return DEFAULT_WORKERS
+    if not text.isdigit() or not 1 <= int(text) <= 512:
+        raise click.BadParameter("a whole number from 1 to 512", param_hint="SOLIDARITY_WORKERS")
+    return int(text)
 
 
 def _configure_logging(log_format: str) -> Any:
