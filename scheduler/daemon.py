@@ -40,8 +40,8 @@ from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.catchup import DEFAULT_GRACE, LOOKBACK
 from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, log_delivery, owner_id
 from scheduler.errors import Problem, SolidarityError
-from scheduler.ledger import Entry, Ledger
-from scheduler.planning import Occurrence, next_instant, order, plan_post
+from scheduler.ledger import Claim, Entry, Ledger
+from scheduler.planning import Occurrence, jitter_of, next_instant, order, plan_post
 from scheduler.project import Project
 from scheduler.timeutil import format_duration
 
@@ -424,12 +424,14 @@ class Daemon:
         if not found:
             return
         taken = self.ledger.existing([occ.key for occ, _, _ in found])
-        due = []
+        due: list[Claim] = []
+        send_at: dict[str, datetime] = {}
         for occ, post, account in sorted(
             (f for f in found if f[0].key not in taken), key=lambda f: order(f[0])
         ):
             grace = post.grace if post.grace is not None else DEFAULT_GRACE
-            late = now - occ.scheduled_for
+            at = occ.scheduled_for + jitter_of(occ, post.jitter)
+            late = now - at
             claim = claim_for(occ, account)
             if occ.status != "due":
                 self._final(self.ledger.record(claim, "skipped", occ.reason, now))
@@ -441,7 +443,17 @@ class Daemon:
                 self._final(self.ledger.record(claim, "missed", reason, now))
             else:
                 due.append(claim)
+                send_at[claim.key] = at
         for entry in self.ledger.claim_many(due, now, self.owner):
+            self._queue(entry, send_at[entry.key], now)
+
+    def _queue(self, entry: Entry, at: datetime, now: datetime) -> None:
+        """Put a claimed row on its lane now, or at its jittered time."""
+        if at > now:
+            self.clockwork.call_at(
+                at, lambda: self.lanes.put(entry.account, entry.key), f"jitter:{entry.key}"
+            )
+        else:
             self.lanes.put(entry.account, entry.key)
 
     def _plan_next_wake(self, now: datetime) -> None:
@@ -523,7 +535,10 @@ class Daemon:
             entry = self.ledger.get(key)
             if entry is None or entry.status not in ("claimed", "sending", "retrying"):
                 return
-            entry = self._turn(entry)
+            turned = self._turn(entry)
+            if turned is None:  # not yet: its jittered time is ahead
+                return
+            entry = turned
             if entry.status in ("retrying", "sending") and entry.next_attempt_at is not None:
                 self._retry_at(entry)
                 return
@@ -531,7 +546,7 @@ class Daemon:
         finally:
             self._release(key)
 
-    def _turn(self, entry: Entry) -> Entry:
+    def _turn(self, entry: Entry) -> Entry | None:
         now = self.clockwork.now()
         found = self._locate(entry)
         account = self.project.accounts.get(entry.account)
@@ -551,7 +566,11 @@ class Daemon:
         lc, post, occ, account = found
         if entry.status == "claimed" and entry.owner != self.owner:
             grace = post.grace if post.grace is not None else DEFAULT_GRACE
-            late = now - entry.scheduled_for
+            at = entry.scheduled_for + jitter_of(occ, post.jitter)
+            late = now - at
+            if at > now:
+                self._queue(entry, at, now)
+                return None
             if late > grace:
                 return self.ledger.settle(
                     entry.id,

@@ -9,6 +9,7 @@ triggers never see a daylight-saving change.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -223,6 +224,19 @@ def plan(
                 found.extend(plan_post(campaign, item, lo, hi))
     found.sort(key=order)
     return found
+
+
+def jitter_of(occ: Occurrence, jitter: timedelta | None) -> timedelta:
+    """Return how much after its instant an occurrence goes out, under a post's ``jitter``.
+
+    The delay is drawn from the occurrence's key, so it is the same on every run
+    and after a restart, and the occurrence keeps its identity (its instant).
+    """
+    if not jitter or jitter <= timedelta(0):
+        return timedelta(0)
+    digest = hashlib.sha256(occ.key.encode()).digest()
+    fraction = int.from_bytes(digest[:8], "big") / 2**64
+    return timedelta(seconds=int(fraction * jitter.total_seconds()))
 
 
 def order(o: Occurrence) -> tuple[datetime, str, str, str, str]:

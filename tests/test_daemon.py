@@ -15,6 +15,7 @@ from scheduler.config import Settings
 from scheduler.daemon import Daemon, ManualClockwork, ledger_lock, problems_of
 from scheduler.errors import SolidarityError
 from scheduler.ledger import Claim, Ledger
+from scheduler.planning import jitter_of, plan_post
 from scheduler.project import Project, load_project
 from tests.conftest import write_project
 
@@ -510,3 +511,23 @@ def test_unset_secrets_in_use_are_problems_naming_the_variable(tmp_path: Path) -
     project = load_project(settings, {"MASTODON_ACCESS_TOKEN": "tok"})
     problems = problems_of(project, utc(2026, 7, 1))
     assert [p.message for p in problems if "TELEGRAM_BOT_TOKEN" in p.message]
+
+
+def test_jitter_delays_the_send_the_same_way_every_time_and_keeps_the_identity(
+    tmp_path: Path,
+) -> None:
+    campaign = DAILY.replace("    for_each: people", "    for_each: people\n    jitter: 10m")
+    w = World(tmp_path, campaign, utc(2026, 7, 1, 5, 0))
+    d = w.daemon()
+    d.start()
+    w.run_until(utc(2026, 7, 1, 6, 11))
+    rows = w.ledger.history()
+    assert {r.status for r in rows} == {"sent"}
+    assert {r.scheduled_for for r in rows} == {utc(2026, 7, 1, 6)}  # the identity stays
+    c = d.project.campaigns[0].campaign
+    expected = sorted(
+        utc(2026, 7, 1, 6) + jitter_of(o, c.posts[0].jitter)
+        for o in plan_post(c, c.posts[0], utc(2026, 7, 1, 6), utc(2026, 7, 1, 6, 0, 1))
+    )
+    assert sorted(when for _, _, when in w.platforms.posts if when) == expected
+    assert expected[0] != expected[1] and expected[-1] < utc(2026, 7, 1, 6, 10)

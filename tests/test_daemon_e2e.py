@@ -221,6 +221,8 @@ def test_live_edit_goes_out_broken_file_is_reported_and_sigterm_is_prompt(site: 
     site.campaign("quiet", quiet(now + timedelta(days=30)))
     daemon = site.run()
     wait_for(ready(site), why="ready")
+    daemon.send_signal(signal.SIGHUP)
+    wait_for(lambda: "reloaded (SIGHUP)" in site.log(), why="a reload on SIGHUP")
 
     # a post added while the daemon runs goes out
     soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)

@@ -345,3 +345,33 @@ def test_run_once_sends_what_is_due_once_and_records_the_missed(world: dict[str,
         json.loads(x) for x in solidarity(world, "history", "--format", "json").stdout.splitlines()
     ]
     assert {r["status"] for r in rows} == {"sent", "missed"}
+
+
+def test_run_once_logs_json_lines_without_secrets_and_fails_on_a_failed_row(
+    world: dict[str, object],
+) -> None:
+    env = world["env"]
+    assert isinstance(env, dict)
+    env["SOLIDARITY_NOW"] = "2026-03-10T11:05:00+04:00"
+    world["t"].reject_auth()  # type: ignore[attr-defined]
+    result = solidarity(world, "run", "--once", "--log-format", "json")
+    assert result.returncode == 1  # a failed row
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    deliveries = {line["account"]: line for line in lines if "status" in line}
+    assert deliveries["m"]["status"] == "sent" and deliveries["m"]["url"]
+    assert deliveries["t"]["status"] == "failed" and "Unauthorized" in deliveries["t"]["reason"]
+    assert {"key", "duration", "platform", "ts", "level"} <= set(deliveries["m"])
+    for secret in (env["T_TOKEN"], env["M_TOKEN"], env["B_PASSWORD"], env["D_WEBHOOK"]):
+        assert secret not in result.stderr and secret not in result.stdout
+
+
+def test_run_refuses_to_start_naming_each_missing_secret(world: dict[str, object]) -> None:
+    env = world["env"]
+    assert isinstance(env, dict)
+    del env["T_TOKEN"], env["D_WEBHOOK"]
+    for args in (["run"], ["run", "--once"]):
+        result = solidarity(world, *args)
+        assert result.returncode == 1
+        assert "missing secrets: D_WEBHOOK, T_TOKEN" in result.stderr
+        assert "accounts.yaml:" in result.stderr
+    assert not (Path(str(world["dir"])) / "solidarity.db").exists()
