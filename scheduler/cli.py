@@ -81,7 +81,16 @@ def _globals(options: dict[str, Any]) -> dict[str, Any]:
 
 def _load(ctx: click.Context, options: dict[str, Any]) -> tuple[Project, datetime]:
     settings, now = _settings(ctx, _globals(options))
-    return load_project(settings, environment()), now
+    project = load_project(settings, environment())
+    _mask_secrets(project)
+    return project, now
+
+
+def _mask_secrets(project: Project) -> None:
+    """Tell the log's redaction filter the secrets of the accounts just loaded."""
+    from scheduler.logs import REDACTOR, secret_values
+
+    REDACTOR.set_secrets(secret_values(project.accounts.values()))
 
 
 def _report(problems: list[Problem]) -> None:
@@ -393,18 +402,13 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
     def clock() -> datetime:
         return now + timedelta(seconds=time.monotonic() - started)
 
-    redactor = _configure_logging(log_format)
+    _configure_logging(log_format)
 
     def load() -> Project:
         return load_project(settings, environment())
 
-    def secrets(project: Project) -> None:
-        from scheduler.logs import secret_values
-
-        redactor.set_secrets(secret_values(project.accounts.values()))
-
     project = load()
-    secrets(project)
+    _mask_secrets(project)
     problems = d.problems_of(project, now)
     if problems:
         _report(problems)
@@ -419,12 +423,12 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
         if not once:
             clockwork = d.SchedulerClockwork(clock)
             daemon = d.Daemon(
-                project, ledger, clockwork, load=load, on_project=secrets, workers=_workers()
+                project, ledger, clockwork, load=load, on_project=_mask_secrets, workers=_workers()
             )
             d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
             return
         manual = d.ManualClockwork(clock)
-        daemon = d.Daemon(project, ledger, manual, workers=0, on_project=secrets)
+        daemon = d.Daemon(project, ledger, manual, workers=0, on_project=_mask_secrets)
         daemon.settled = []
         daemon.start()
         manual.cancel("wake")  # once: what falls due later is the next run's
