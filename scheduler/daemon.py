@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Protocol
 from scheduler import dryrun
 from scheduler.accounts import Account
 from scheduler.campaigns import LoadedCampaign, Post
-from scheduler.catchup import DEFAULT_GRACE, LOOKBACK
 from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, log_delivery, owner_id
 from scheduler.errors import Problem, SolidarityError
 from scheduler.ledger import Claim, Entry, Ledger
@@ -50,6 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scheduler.daemon")
 
+DEFAULT_GRACE = timedelta(minutes=15)  # how late a due occurrence may still go out
+LOOKBACK = timedelta(days=7)  # how far back start-up gives a missed occurrence its row
 DEFAULT_WORKERS = 20  # measured: see docs/benchmarks.md (fan-out)
 STOP_TIMEOUT = 10.0  # seconds in-flight requests get to finish on SIGTERM
 MAX_SLEEP = timedelta(hours=1)  # wake at least this often, whatever the schedule says
