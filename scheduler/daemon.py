@@ -53,6 +53,7 @@ DEFAULT_GRACE = timedelta(minutes=15)  # how late a due occurrence may still go 
 LOOKBACK = timedelta(days=7)  # how far back start-up gives a missed occurrence its row
 DEFAULT_WORKERS = 20  # measured: see docs/benchmarks.md (fan-out)
 STOP_TIMEOUT = 10.0  # seconds in-flight requests get to finish on SIGTERM
+TROUBLE_PAUSE = timedelta(minutes=1)  # wait after the ledger failed, before trying again
 MAX_SLEEP = timedelta(hours=1)  # wake at least this often, whatever the schedule says
 _TICK = timedelta(microseconds=1)
 
@@ -192,7 +193,7 @@ class Lanes:
 
     def __init__(
         self,
-        run: Callable[[str], None],
+        run: Callable[[str, str], None],
         clockwork: Clockwork,
         pace: Callable[[str], timedelta],
         workers: int,
@@ -288,7 +289,7 @@ class Lanes:
             self._last[account] = now
             self._running += 1
         try:
-            self._run(key)
+            self._run(account, key)
         except Exception:  # a bug: log it, keep the lane and the row (the next start settles it)
             log.exception("delivering %s failed unexpectedly; its row stays in flight", key)
         finally:
@@ -401,13 +402,33 @@ class Daemon:
     # -- waking ----------------------------------------------------------------
 
     def wake(self) -> None:
-        """Claim and queue what fell due since the last wake; record what will not be sent."""
+        """Claim and queue what fell due since the last wake; record what will not be sent.
+
+        If the ledger cannot be written, the wake is tried again a minute later:
+        the daemon never stops waking because of one failure.
+        """
         with self._wake_lock:
             now = self.clockwork.now()
             since = self._watermark if self._watermark is not None else now
-            self._settle_window(lambda _post: since, now)
+            try:
+                self._settle_window(lambda _post: since, now)
+            except Exception as exc:
+                self._trouble("waking", exc)
+                self.clockwork.call_at(now + TROUBLE_PAUSE, self.wake, "wake")
+                self.next_wake = now + TROUBLE_PAUSE
+                return
             self._watermark = now
             self._plan_next_wake(now)
+
+    def _trouble(self, doing: str, exc: Exception) -> None:
+        if isinstance(exc, SolidarityError):
+            log.error(
+                "%s failed: %s; trying again in %s", doing, exc, format_duration(TROUBLE_PAUSE)
+            )
+        else:  # a bug: keep its traceback for the report
+            log.exception(
+                "%s failed unexpectedly; trying again in %s", doing, format_duration(TROUBLE_PAUSE)
+            )
 
     def _settle_window(self, since: Callable[[Post], datetime], now: datetime) -> None:
         """Give every occurrence in ``(since(post), now]`` without a row its row."""
@@ -527,25 +548,35 @@ class Daemon:
         with self._busy_lock:
             self._busy.discard(key)
 
-    def _process(self, key: str) -> None:
+    def _process(self, account: str, key: str) -> None:
         """Send one queued row (a lane's turn): re-check, read back if needed, try once."""
         if not self._take(key):
             return
         started = time.monotonic()
         try:
-            entry = self.ledger.get(key)
-            if entry is None or entry.status not in ("claimed", "sending", "retrying"):
-                return
-            turned = self._turn(entry)
-            if turned is None:  # not yet: its jittered time is ahead
-                return
-            entry = turned
-            if entry.status in ("retrying", "sending") and entry.next_attempt_at is not None:
-                self._retry_at(entry)
-                return
-            self._final(entry, time.monotonic() - started)
+            self._deliver(key, started)
+        except Exception as exc:  # the ledger or a bug: the row stays in flight, tried again
+            self._trouble(f"delivering {key}", exc)
+            self.clockwork.call_at(
+                self.clockwork.now() + TROUBLE_PAUSE,
+                lambda: self.lanes.put(account, key),
+                f"trouble:{key}",
+            )
         finally:
             self._release(key)
+
+    def _deliver(self, key: str, started: float) -> None:
+        entry = self.ledger.get(key)
+        if entry is None or entry.status not in ("claimed", "sending", "retrying"):
+            return
+        turned = self._turn(entry)
+        if turned is None:  # not yet: its jittered time is ahead
+            return
+        entry = turned
+        if entry.status in ("retrying", "sending") and entry.next_attempt_at is not None:
+            self._retry_at(entry)
+            return
+        self._final(entry, time.monotonic() - started)
 
     def _turn(self, entry: Entry) -> Entry | None:
         now = self.clockwork.now()

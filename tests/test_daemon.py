@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import textwrap
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from scheduler.config import Settings
 from scheduler.daemon import Daemon, ManualClockwork, ledger_lock, problems_of
-from scheduler.errors import SolidarityError
+from scheduler.errors import LedgerError, SolidarityError
 from scheduler.ledger import Claim, Ledger
 from scheduler.planning import jitter_of, plan_post
 from scheduler.project import Project, load_project
@@ -531,3 +532,31 @@ def test_jitter_delays_the_send_the_same_way_every_time_and_keeps_the_identity(
     )
     assert sorted(when for _, _, when in w.platforms.posts if when) == expected
     assert expected[0] != expected[1] and expected[-1] < utc(2026, 7, 1, 6, 10)
+
+
+class FlakyLedger(Ledger):
+    """A real ledger whose database refuses the next few reads (a disk or lock failure)."""
+
+    failures = 0
+
+    def existing(self, keys: Sequence[str]) -> set[str]:
+        if self.failures:
+            self.failures -= 1
+            raise LedgerError("the ledger could not be written: database is locked")
+        return super().existing(keys)
+
+
+def test_a_ledger_failure_delays_the_wake_and_nothing_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
+    w.ledger = FlakyLedger(w.ledger.engine)
+    d = w.daemon()
+    d.start()
+    w.ledger.failures = 2
+    with caplog.at_level(logging.ERROR):
+        w.run_until(utc(2026, 7, 1, 6, 5))
+    assert (
+        sum("database is locked; trying again in 1m" in r.getMessage() for r in caplog.records) == 2
+    )
+    assert [when for _, _, when in w.platforms.posts] == [utc(2026, 7, 1, 6, 2)] * 2
