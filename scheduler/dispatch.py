@@ -252,9 +252,11 @@ class Dispatcher:
 
 
 def log_delivery(entry: Entry, duration: float) -> None:
-    """Log the one line an operator reads per delivery."""
+    """Log the one line an operator reads per delivery (an error when it needs a human)."""
     detail = entry.error or entry.reason
-    log.info(
+    level = {"failed": logging.ERROR, "uncertain": logging.ERROR, "missed": logging.WARNING}
+    log.log(
+        level.get(entry.status, logging.INFO),
         "delivery %s account=%s status=%s duration=%.2fs url=%s%s",
         entry.key,
         entry.account,
