@@ -259,3 +259,76 @@ def test_live_edit_goes_out_broken_file_is_reported_and_sigterm_is_prompt(site: 
     assert Counter(site.posts(site.telegram)) == {"Added while running": 1, "Still posting": 1}
     assert "stopped" in site.log()
     assert site.env["T_TOKEN"].split(":")[1] not in site.log()  # the token is in Telegram's URLs
+
+
+def test_the_example_campaign_runs_against_stand_ins_as_preview_shows(
+    tmp_path: Path,
+    standin_process: Callable[..., StandInProcess],  # noqa: F811
+) -> None:
+    from tests.standins.lexicon import LEXICONS
+
+    if not LEXICONS.is_dir():
+        pytest.skip(f"atproto lexicons not found at {LEXICONS}")
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "campaigns", tmp_path / "campaigns")
+    shutil.copytree(repo / "templates", tmp_path / "templates")
+    mastodon, bluesky, telegram = (standin_process(p) for p in ("mastodon", "bluesky", "telegram"))
+    (tmp_path / "accounts.yaml").write_text(
+        f"""\
+hr-mastodon:
+  platform: mastodon
+  instance: {mastodon.url}
+  access_token: ${{MASTODON_ACCESS_TOKEN}}
+hr-bluesky:
+  platform: bluesky
+  service: {bluesky.url}
+  handle: test.example
+  app_password: ${{BLUESKY_APP_PASSWORD}}
+hr-telegram:
+  platform: telegram
+  api: {telegram.url}
+  bot_token: ${{TELEGRAM_BOT_TOKEN}}
+  chat: "@test"
+""",
+        encoding="utf-8",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLIDARITY_")}
+    env.update(
+        MASTODON_ACCESS_TOKEN="test-access-token",
+        BLUESKY_APP_PASSWORD="test-app-password",
+        TELEGRAM_BOT_TOKEN=str(telegram.info["token"]),
+        SOLIDARITY_NOW="2026-03-10T10:59:58+04:00",  # the daily spotlight is due at 11:00 Baku
+    )
+    preview = subprocess.run(
+        [*command(), "preview", "--format", "json", "--days", "1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=True,
+    )
+    expected = {
+        (row["account"], row["text"])
+        for row in map(json.loads, preview.stdout.splitlines())
+        if row["post"] == "daily-spotlight" and row["scheduled_for"].startswith("2026-03-10T11:00")
+    }
+    assert len(expected) == 3
+    log = tmp_path / "daemon.log"
+    daemon = subprocess.Popen(
+        [*command(), "run"], cwd=tmp_path, env=env, stderr=log.open("w"), text=True
+    )
+    try:
+        wait_for(
+            lambda: all(s.state()["posts"] for s in (mastodon, bluesky, telegram)),
+            why="the spotlight on every account",
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(TIMEOUT) == 0, log.read_text()
+    sent = {
+        ("hr-mastodon", mastodon.state()["posts"][0]["text"]),
+        ("hr-bluesky", bluesky.state()["posts"][0]["value"]["text"]),
+        ("hr-telegram", telegram.state()["posts"][0]["text"]),
+    }
+    assert sent == expected
