@@ -32,6 +32,13 @@ def parser() -> argparse.ArgumentParser:
         )
         sub.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
         sub.add_argument("--state", type=Path, help="JSON file rewritten after every request")
+        sub.add_argument(
+            "--latency",
+            type=float,
+            default=0.0,
+            metavar="SECONDS",
+            help="answer every request this long after receiving it (default 0)",
+        )
         cls.add_arguments(sub)
     return main
 
@@ -40,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     """Serve one stand-in until SIGTERM or SIGINT."""
     ns = parser().parse_args(argv)
     standin = PLATFORMS[ns.platform].from_arguments(
-        ns, host=ns.host, port=ns.port, state_file=ns.state
+        ns, host=ns.host, port=ns.port, state_file=ns.state, latency=ns.latency
     )
     done = threading.Event()
 

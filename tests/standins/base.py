@@ -14,8 +14,14 @@ the post is recorded (and the --state file written) before the answer is delayed
 replaced by a 5xx, or the connection is dropped.
 
 Control routes under /__standin__/ (never recorded) let a test drive a stand-in that
-runs in another process: GET /__standin__/state, POST /__standin__/knob
+runs in another process: GET /__standin__/state, GET /__standin__/count (how many
+requests and posts, cheap enough to poll), POST /__standin__/knob
 {"name": ..., "args": {...}} for any name in ``knobs``.
+
+``latency`` (seconds, default 0) holds every answer back that long after the request
+was recorded, outside the stand-in's lock, as a real service's processing time would
+(benchmarks). Each recorded request keeps when it was received (``Received.at``,
+epoch seconds).
 """
 
 from __future__ import annotations
@@ -64,7 +70,15 @@ class StandIn:
     platform: ClassVar[str]
     post_routes: ClassVar[str] = "*"  # fnmatch pattern: where faults go by default
     knobs: ClassVar[frozenset[str]] = frozenset(
-        {"rate_limit_next", "fail_next", "delay_next", "drop_next", "reject_auth", "clear_faults"}
+        {
+            "rate_limit_next",
+            "fail_next",
+            "delay_next",
+            "drop_next",
+            "reject_auth",
+            "clear_faults",
+            "clear_requests",
+        }
     )
     _routes: ClassVar[list[tuple[str, re.Pattern[str], str, Handler]]] = []
 
@@ -84,8 +98,12 @@ class StandIn:
         port: int = 0,
         state_file: str | Path | None = None,
         clock: Callable[[], float] = time.time,
+        latency: float = 0.0,
     ) -> None:
+        if latency < 0:
+            raise ValueError("latency cannot be negative")
         self.host = host
+        self.latency = latency
         self.port = port
         self.state_file = Path(state_file) if state_file is not None else None
         self.clock = clock
@@ -326,6 +344,8 @@ class StandIn:
             if outcome.reply is not None:
                 outcome.reply = self.decorate(req, name, outcome.reply)
             record.status = outcome.reply.status if outcome.reply is not None else None
+            if outcome.reply is not None and self.latency:
+                outcome.delay += self.latency  # waited out by the server, lock released
             self._write_state()
             return outcome
 
@@ -368,6 +388,8 @@ class StandIn:
     def _control(self, req: Request) -> Reply:
         if req.path == CONTROL + "state" and req.method == "GET":
             return Reply.json(200, self.snapshot())
+        if req.path == CONTROL + "count" and req.method == "GET":
+            return Reply.json(200, {"requests": len(self._requests), "posts": len(self._posts)})
         if req.path == CONTROL + "knob" and req.method == "POST":
             try:
                 call = req.json()

@@ -28,6 +28,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    # socketserver's default backlog of 5 overflows when a client opens dozens of
+    # connections at once (a daemon's fan-out): the kernel drops the handshakes and the
+    # client stalls a second or more, or sees its connection reset
+    request_queue_size = 256
     standin: Receiver
 
     def handle_error(self, request: Any, client_address: Any) -> None:

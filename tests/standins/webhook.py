@@ -7,6 +7,8 @@ The signature scheme it verifies, when a secret is set:
 (the header name is configurable). No signature, a malformed one or a wrong one: 401.
 A body that is not JSON (by Content-Type or by parse): 415 or 400. Accepted posts are
 answered with ``status`` (200 by default, with {"ok": true, "id": N}; 204 for no body).
+A ``*`` in ``path`` matches any run of characters, so ``/hook/*`` takes posts at every
+path under /hook/ (many accounts on one stand-in, told apart by the recorded path).
 """
 
 from __future__ import annotations
@@ -49,11 +51,9 @@ class Webhook(StandIn):
         self.signature_header, self.status = signature_header, status
 
     def route_table(self) -> list[tuple[str, re.Pattern[str], str, Handler]]:
-        """Serve the routes at the configured path instead of /hook."""
-        return [
-            (method, re.compile(re.escape(self.path)), name, handler)
-            for method, _, name, handler in self._routes
-        ]
+        """Serve the routes at the configured path (or paths, with ``*``) instead of /hook."""
+        pattern = re.compile(re.escape(self.path).replace(r"\*", ".*"))
+        return [(method, pattern, name, handler) for method, _, name, handler in self._routes]
 
     @property
     def hook_url(self) -> str:
@@ -99,7 +99,7 @@ class Webhook(StandIn):
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         """Add this platform's command-line options."""
-        parser.add_argument("--path", default="/hook")
+        parser.add_argument("--path", default="/hook", help="where posts go; * matches anything")
         parser.add_argument("--secret", help="verify HMAC-SHA256 signatures with this secret")
         parser.add_argument("--signature-header", default=SIGNATURE_HEADER)
         parser.add_argument("--status", type=int, default=200, help="the status of a success")
