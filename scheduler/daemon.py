@@ -354,6 +354,7 @@ class Daemon:
         self._watermark: datetime | None = None
         self._wake_lock = threading.RLock()
         self._busy: set[str] = set()
+        self._fresh: dict[str, Entry] = {}  # rows just claimed by this process, by key
         self._busy_lock = threading.Lock()
         self.failed = 0  # rows this process ended failed or uncertain (run --once's exit code)
         self.settled: list[Entry] | None = None  # every row settled, when a caller wants them
@@ -467,6 +468,7 @@ class Daemon:
                 due.append(claim)
                 send_at[claim.key] = at
         for entry in self.ledger.claim_many(due, now, self.owner):
+            self._fresh[entry.key] = entry  # the lane need not read it back
             self._queue(entry, send_at[entry.key], now)
 
     def _queue(self, entry: Entry, at: datetime, now: datetime) -> None:
@@ -522,9 +524,7 @@ class Daemon:
         if account is None or entry.account not in names:
             return f"post '{entry.post}' no longer goes to {entry.account}"
         instant = entry.scheduled_for.astimezone(c.tz)
-        fresh = [
-            o for o in plan_post(c, post, instant, instant + _TICK) if o.account == entry.account
-        ]
+        fresh = list(plan_post(c, post, instant, instant + _TICK, entry.account))
         for occ in fresh:
             if occ.key == entry.key:
                 return (lc, post, occ, account) if occ.status == "due" else occ.reason
@@ -566,7 +566,7 @@ class Daemon:
             self._release(key)
 
     def _deliver(self, key: str, started: float) -> None:
-        entry = self.ledger.get(key)
+        entry = self._fresh.pop(key, None) or self.ledger.get(key)
         if entry is None or entry.status not in ("claimed", "sending", "retrying"):
             return
         turned = self._turn(entry)
@@ -634,8 +634,8 @@ class Daemon:
         instant = entry.scheduled_for.astimezone(lc.campaign.tz)
         fresh = [
             o
-            for o in plan_post(lc.campaign, post, instant, instant + _TICK)
-            if o.account == entry.account and o.status == "due" and o.key != entry.key
+            for o in plan_post(lc.campaign, post, instant, instant + _TICK, entry.account)
+            if o.status == "due" and o.key != entry.key
         ]
         if post.for_each:
             return  # the others of a for_each slot have rows of their own already
@@ -696,6 +696,7 @@ class Daemon:
             try:
                 found = self._locate(entry)
                 if isinstance(found, str):
+                    self._fresh.pop(entry.key, None)
                     self.clockwork.cancel(f"retry:{entry.key}")
                     self._final(self.ledger.settle(entry.id, "skipped", found, now))
             finally:

@@ -19,10 +19,11 @@ Statuses::
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -34,15 +35,20 @@ from sqlalchemy import (
     Engine,
     Integer,
     String,
+    Table,
     Text,
+    TextualSelect,
     TypeDecorator,
+    bindparam,
     create_engine,
     event,
+    insert,
     select,
-    update,
+    text,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from scheduler.errors import LedgerError
 
@@ -104,6 +110,9 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+TABLE: Table = Delivery.__table__  # type: ignore[assignment]  # it is a Table
+
+
 @dataclass(frozen=True)
 class Entry:
     """A ledger row as the rest of the program sees it."""
@@ -135,7 +144,8 @@ class Entry:
         return "\n\n".join(self.parts)
 
 
-def _entry(row: Delivery) -> Entry:
+def _entry(row: Any) -> Entry:
+    """Build an Entry from a row (a Core row or an ORM object: the same attribute names)."""
     return Entry(
         row.id,
         row.key,
@@ -207,6 +217,12 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # SQLite has one writer: threads of this process take turns here rather than
+        # in SQLite's busy handler, which sleeps up to 100 ms between tries
+        self._writing: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+        self._writer: Connection | None = None
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Ledger:
@@ -223,15 +239,39 @@ class Ledger:
 
     def close(self) -> None:
         """Release the database connections."""
+        with self._writing:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def _write(self) -> Iterator[Connection]:
+        """Run one write transaction (one commit).
+
+        On SQLite one connection does every write of this process, in turn: no
+        pool checkout per write, and SQLite never has two writers to arbitrate.
+        """
         try:
-            with Session(self.engine) as session, session.begin():
-                yield session
+            with self._writing:
+                if self.engine.dialect.name != "sqlite":
+                    with self.engine.begin() as connection:
+                        yield connection
+                    return
+                if self._writer is None or self._writer.closed or self._writer.invalidated:
+                    self._writer = self.engine.connect()
+                with self._writer.begin():
+                    yield self._writer
         except OperationalError as exc:
             raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
 
     # -- writing ----------------------------------------------------------
 
@@ -239,11 +279,11 @@ class Ledger:
         self, claim: Claim, now: datetime, owner: str, status: Status = "claimed"
     ) -> Entry | None:
         """Insert the occurrence's row; return None if any process has claimed it before."""
-        row = _row(claim, now, owner, status)
         try:
-            with self._session() as session:
-                session.add(row)
-                session.flush()
+            with self._write() as connection:
+                row = connection.execute(
+                    insert(TABLE).returning(*TABLE.c), _row(claim, now, owner, status)
+                ).one()
                 return _entry(row)
         except IntegrityError:
             return None
@@ -258,11 +298,14 @@ class Ledger:
             return []
         taken = self.existing([c.key for c in claims])
         fresh = [c for c in claims if c.key not in taken]
+        if not fresh:
+            return []
         try:
-            with self._session() as session:
-                rows = [_row(c, now, owner, "claimed") for c in fresh]
-                session.add_all(rows)
-                session.flush()
+            with self._write() as connection:
+                rows = connection.execute(
+                    insert(TABLE).returning(*TABLE.c, sort_by_parameter_order=True),
+                    [_row(c, now, owner, "claimed") for c in fresh],
+                )
                 return [_entry(r) for r in rows]
         except IntegrityError:  # another process claimed one meanwhile: go one by one
             found = (self.claim(c, now, owner) for c in fresh)
@@ -277,9 +320,7 @@ class Ledger:
 
     def sending(self, entry_id: int, parts: Sequence[str], now: datetime) -> Entry:
         """Mark that a request is about to go out with exactly these parts."""
-        return self._set(
-            entry_id, now, status="sending", parts=list(parts), attempts=Delivery.attempts + 1
-        )
+        return self._set(entry_id, now, status="sending", parts=list(parts), attempts=INCREMENT)
 
     def sent(
         self, entry_id: int, remote_ids: Sequence[str], remote_url: str | None, now: datetime
@@ -324,42 +365,43 @@ class Ledger:
         return self._set(entry_id, now, status="uncertain", error=error, next_attempt_at=None)
 
     def _set(self, entry_id: int, now: datetime, **values: Any) -> Entry:
-        with self._session() as session:
-            session.execute(
-                update(Delivery).where(Delivery.id == entry_id).values(updated_at=now, **values)
-            )
-            row = session.get(Delivery, entry_id)
-            if row is None:
-                raise LedgerError(f"ledger row {entry_id} has disappeared")
-            session.refresh(row)
-            return _entry(row)
+        """Update one row and return it as it is now: one statement, one commit."""
+        statement = _update_statement(tuple(sorted(values)))
+        params = {k: v for k, v in values.items() if k != "attempts"}
+        with self._write() as connection:
+            row = connection.execute(
+                statement, {**params, "updated_at": now, "id": entry_id}
+            ).first()
+        if row is None:
+            raise LedgerError(f"ledger row {entry_id} has disappeared")
+        return _entry(row)
 
     # -- reading ----------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
         """Return the row of an occurrence key, if any."""
-        with self._session() as session:
-            row = session.scalars(select(Delivery).where(Delivery.key == key)).first()
-            return _entry(row) if row else None
+        with self._read() as connection:
+            row = connection.execute(select(TABLE).where(TABLE.c.key == key)).first()
+        return _entry(row) if row else None
 
     def existing(self, keys: Sequence[str]) -> set[str]:
         """Return which of these occurrence keys already have a row."""
         found: set[str] = set()
-        with self._session() as session:
+        with self._read() as connection:
             for i in range(0, len(keys), 500):
                 chunk = list(keys[i : i + 500])
-                found.update(session.scalars(select(Delivery.key).where(Delivery.key.in_(chunk))))
+                found.update(connection.scalars(select(TABLE.c.key).where(TABLE.c.key.in_(chunk))))
         return found
 
     def in_flight(self) -> list[Entry]:
         """Return every row still claimed, sending or retrying, oldest first."""
         query = (
-            select(Delivery)
-            .where(Delivery.status.in_(list(IN_FLIGHT)))
-            .order_by(Delivery.scheduled_for, Delivery.id)
+            select(TABLE)
+            .where(TABLE.c.status.in_(list(IN_FLIGHT)))
+            .order_by(TABLE.c.scheduled_for, TABLE.c.id)
         )
-        with self._session() as session:
-            return [_entry(r) for r in session.scalars(query)]
+        with self._read() as connection:
+            return [_entry(r) for r in connection.execute(query)]
 
     def history(
         self,
@@ -370,36 +412,61 @@ class Ledger:
         limit: int | None = None,
     ) -> list[Entry]:
         """Return rows, oldest scheduled first (newest ``limit`` rows when limited)."""
-        query = select(Delivery)
+        c = TABLE.c
+        query = select(TABLE)
         if campaign is not None:
-            query = query.where(Delivery.campaign == campaign)
+            query = query.where(c.campaign == campaign)
         if since is not None:
-            query = query.where(Delivery.scheduled_for >= since)
+            query = query.where(c.scheduled_for >= since)
         if statuses:
-            query = query.where(Delivery.status.in_(list(statuses)))
-        query = query.order_by(Delivery.scheduled_for.desc(), Delivery.id.desc())
+            query = query.where(c.status.in_(list(statuses)))
+        query = query.order_by(c.scheduled_for.desc(), c.id.desc())
         if limit is not None:
             query = query.limit(limit)
-        with self._session() as session:
-            rows = [_entry(r) for r in session.scalars(query)]
+        with self._read() as connection:
+            rows = [_entry(r) for r in connection.execute(query)]
         return rows[::-1]
 
 
-def _row(claim: Claim, now: datetime, owner: str, status: Status) -> Delivery:
-    return Delivery(
-        key=claim.key,
-        campaign=claim.campaign,
-        post=claim.post,
-        account=claim.account,
-        platform=claim.platform,
-        person=claim.person,
-        scheduled_for=claim.scheduled_for,
-        status=status,
-        attempts=0,
-        owner=owner,
-        created_at=now,
-        updated_at=now,
+INCREMENT = object()  # as a value of ``attempts``: one more than it was
+
+
+@functools.cache
+def _update_statement(names: tuple[str, ...]) -> TextualSelect:
+    """Return ``UPDATE ... RETURNING`` for these columns, built once per set of columns.
+
+    A plain-text statement with typed parameters skips SQLAlchemy's per-call
+    statement building and cache-key work: a delivery writes its row twice, and a
+    burst of a thousand deliveries should spend its time on the network.
+    """
+    c = TABLE.c
+    sets = [
+        "attempts = attempts + 1" if name == "attempts" else f"{name} = :{name}"
+        for name in (*names, "updated_at")
+    ]
+    binds = [bindparam(n, type_=c[n].type) for n in (*names, "updated_at") if n != "attempts"]
+    sql = (
+        f"UPDATE {TABLE.name} SET {', '.join(sets)} WHERE id = :id "
+        f"RETURNING {', '.join(col.name for col in c)}"
     )
+    return text(sql).bindparams(*binds, bindparam("id", type_=c.id.type)).columns(*c)
+
+
+def _row(claim: Claim, now: datetime, owner: str, status: Status) -> dict[str, Any]:
+    return {
+        "key": claim.key,
+        "campaign": claim.campaign,
+        "post": claim.post,
+        "account": claim.account,
+        "platform": claim.platform,
+        "person": claim.person,
+        "scheduled_for": claim.scheduled_for,
+        "status": status,
+        "attempts": 0,
+        "owner": owner,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _masked(url: str) -> str:

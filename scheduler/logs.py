@@ -161,22 +161,8 @@ class JsonFormatter(logging.Formatter):
             out["stack"] = self.formatStack(record.stack_info)
         for key, value in _fields(record).items():
             out.setdefault(str(key), value)
-        clean = _redact_values(out, self.redactor)
-        line = json.dumps(clean, ensure_ascii=False, default=str)
-        return self.redactor.redact(line)  # and the whole line, keys included
-
-
-def _redact_values(value: Any, redactor: Redactor) -> Any:
-    """Redact every string in a JSON-bound value; what JSON cannot hold becomes its str()."""
-    if isinstance(value, str):
-        return redactor.redact(value)
-    if isinstance(value, bool | int | float) or value is None:
-        return value
-    if isinstance(value, Mapping):
-        return {redactor.redact(str(k)): _redact_values(v, redactor) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_redact_values(v, redactor) for v in value]
-    return redactor.redact(str(value))
+        # one pass over the whole line: secrets are registered in their JSON-escaped form too
+        return self.redactor.redact(json.dumps(out, ensure_ascii=False, default=str))
 
 
 REDACTOR = Redactor()

@@ -182,10 +182,12 @@ def _people_for(campaign: Campaign, post: Post, n: int, day: date) -> list[Perso
 
 
 def plan_post(
-    campaign: Campaign, post: Post, start: datetime, end: datetime
+    campaign: Campaign, post: Post, start: datetime, end: datetime, account: str | None = None
 ) -> Iterator[Occurrence]:
-    """Expand one post into its occurrences for every account and person."""
+    """Expand one post into its occurrences for every account (or just ``account``) and person."""
     accounts = post.accounts if post.accounts is not None else campaign.accounts
+    if account is not None:
+        accounts = [a for a in accounts if a == account]
     for n, moment in instants(campaign, post, start, end):
         whom = _people_for(campaign, post, n, moment.date())
         status: Status = "paused" if campaign.paused else "due"
