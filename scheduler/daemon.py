@@ -54,6 +54,7 @@ LOOKBACK = timedelta(days=7)  # how far back start-up gives a missed occurrence 
 DEFAULT_WORKERS = 20  # measured: see docs/benchmarks.md (fan-out)
 STOP_TIMEOUT = 10.0  # seconds in-flight requests get to finish on SIGTERM
 TROUBLE_PAUSE = timedelta(minutes=1)  # wait after the ledger failed, before trying again
+CLAIM_BATCH = 100  # occurrences claimed per transaction in a burst
 MAX_SLEEP = timedelta(hours=1)  # wake at least this often, whatever the schedule says
 _TICK = timedelta(microseconds=1)
 
@@ -372,6 +373,7 @@ class Daemon:
             pacing=False,
         )
         if before is not None:  # keep sessions and live limits of accounts that did not change
+            new._clients, new._clients_lock = before._clients, before._clients_lock
             for name, adapter in before._adapters.items():
                 old, now = before.project.accounts.get(name), project.accounts.get(name)
                 if old is not None and now is not None and old.settings == now.settings:
@@ -467,9 +469,12 @@ class Daemon:
             else:
                 due.append(claim)
                 send_at[claim.key] = at
-        for entry in self.ledger.claim_many(due, now, self.owner):
-            self._fresh[entry.key] = entry  # the lane need not read it back
-            self._queue(entry, send_at[entry.key], now)
+        for i in range(
+            0, len(due), CLAIM_BATCH
+        ):  # the first lanes start while the rest are claimed
+            for entry in self.ledger.claim_many(due[i : i + CLAIM_BATCH], now, self.owner):
+                self._fresh[entry.key] = entry  # the lane need not read it back
+                self._queue(entry, send_at[entry.key], now)
 
     def _queue(self, entry: Entry, at: datetime, now: datetime) -> None:
         """Put a claimed row on its lane now, or at its jittered time."""
