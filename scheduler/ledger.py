@@ -47,7 +47,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from scheduler.errors import LedgerError
@@ -194,8 +194,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _MIGRATING = threading.Lock()  # Alembic's command API keeps its context in module globals
 
 
+SCHEMA_HEAD = "0001"  # the newest migration in scheduler/migrations (a test keeps them equal)
+
+
+def _current(engine: Engine) -> bool:
+    """Say whether the schema is at SCHEMA_HEAD, without importing Alembic (0.3 s, 10 MB)."""
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            return list(found) == [SCHEMA_HEAD]
+    except (OperationalError, ProgrammingError):  # no table yet: a new ledger
+        return False
+
+
 def _migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (Alembic, versions in scheduler/migrations)."""
+    if _current(engine):
+        return
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext

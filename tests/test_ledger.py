@@ -109,3 +109,16 @@ def test_unopenable_ledger_is_a_clear_error_without_the_password(tmp_path: Path)
     with pytest.raises(LedgerError) as info:
         Ledger.open("postgresql+nosuchdriver://user:hunter2@127.0.0.1:9/db")
     assert "hunter2" not in str(info.value)
+
+
+def test_the_schema_head_constant_is_alembics_newest_migration() -> None:
+    from importlib import resources
+
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from scheduler.ledger import SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("scheduler") / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
