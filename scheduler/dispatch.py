@@ -48,7 +48,7 @@ def owner_id() -> str:
 
 
 def http_client(account: Account, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """Build an HTTP client for an account's proxy (or none), with our timeouts."""
+    """Build the HTTP client of one account: its own proxy, timeouts and connection pool."""
     for noisy in ("httpx", "httpcore"):  # they log full URLs, and Telegram's URL holds the token
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return httpx.Client(
@@ -117,8 +117,6 @@ class Dispatcher:
     _adapters: dict[str, Platform] = field(default_factory=dict)
     _last_post: dict[str, float] = field(default_factory=dict)
     _limits: dict[str, int | None] = field(default_factory=dict)
-    _clients: dict[str | None, httpx.Client] = field(default_factory=dict)
-    _clients_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def keep_pace(self, account: Account) -> None:
         """Wait until the account's pace allows its next post; other accounts never wait."""
@@ -133,19 +131,15 @@ class Dispatcher:
     def adapter(self, account: Account) -> Platform:
         """Return the account's adapter (one per account, so sessions are reused).
 
-        Accounts behind the same proxy (or none) share one HTTP client, and so its
-        connection pool: a burst over 200 accounts on one instance reuses a few
-        connections instead of opening 200. Credentials go with each request, never
-        with the client; the platforms' APIs set no cookies we keep.
+        Each account has its own HTTP client and connection pool (and its own
+        proxy). One pool shared by every lane was measured slower: httpcore scans
+        the whole pool under a lock for each request.
         """
         found = self._adapters.get(account.name)
         if found is None:
-            with self._clients_lock:
-                client = self._clients.get(account.settings.proxy)
-                if client is None:
-                    client = http_client(account, self.transport)
-                    self._clients[account.settings.proxy] = client
-            found = account.platform(account.settings, client, self.sleep)
+            found = account.platform(
+                account.settings, http_client(account, self.transport), self.sleep
+            )
             self._adapters[account.name] = found
         return found
 

@@ -23,7 +23,7 @@ import functools
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -232,12 +232,13 @@ class Ledger:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # SQLite has one writer: threads of this process take turns here rather than
-        # in SQLite's busy handler, which sleeps up to 100 ms between tries
-        self._writing: AbstractContextManager[Any] = (
-            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
-        )
+        # one writer per process, in turn: SQLite has one writer anyway (and its busy
+        # handler sleeps up to 100 ms between tries), and updates that wait for the
+        # lock are committed together (see _set)
+        self._writing = threading.Lock()
         self._writer: Connection | None = None
+        self._queue: list[_Update] = []  # updates waiting for the write lock (group commit)
+        self._queue_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Ledger:
@@ -262,23 +263,28 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """Run one write transaction (one commit).
+        """Run one write transaction (one commit), raising LedgerError when it fails."""
+        try:
+            with self._writing, self._begin() as connection:
+                yield connection
+        except OperationalError as exc:
+            raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """Begin a write transaction; the caller holds the write lock.
 
         On SQLite one connection does every write of this process, in turn: no
         pool checkout per write, and SQLite never has two writers to arbitrate.
         """
-        try:
-            with self._writing:
-                if self.engine.dialect.name != "sqlite":
-                    with self.engine.begin() as connection:
-                        yield connection
-                    return
-                if self._writer is None or self._writer.closed or self._writer.invalidated:
-                    self._writer = self.engine.connect()
-                with self._writer.begin():
-                    yield self._writer
-        except OperationalError as exc:
-            raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self._writer = self.engine.connect()
+        with self._writer.begin():
+            yield self._writer
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -380,16 +386,42 @@ class Ledger:
         return self._set(entry_id, now, status="uncertain", error=error, next_attempt_at=None)
 
     def _set(self, entry_id: int, now: datetime, **values: Any) -> Entry:
-        """Update one row and return it as it is now: one statement, one commit."""
+        """Update one row and return it as it is now.
+
+        Updates asked for at the same moment by several threads are committed
+        together (group commit): whichever thread gets the write lock first runs
+        every update waiting by then in one transaction. Each caller still gets
+        its own row back only once it is committed.
+        """
         statement = _update_statement(tuple(sorted(values)))
         params = {k: v for k, v in values.items() if k != "attempts"}
-        with self._write() as connection:
-            row = connection.execute(
-                statement, {**params, "updated_at": now, "id": entry_id}
-            ).first()
-        if row is None:
+        update = _Update(statement, {**params, "updated_at": now, "id": entry_id})
+        with self._queue_lock:
+            self._queue.append(update)
+        with self._writing:
+            if not update.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if update.error is not None:
+            raise update.error
+        if update.row is None:
             raise LedgerError(f"ledger row {entry_id} has disappeared")
-        return _entry(row)
+        return _entry(update.row)
+
+    def _commit(self, batch: list[_Update]) -> None:
+        """Run waiting updates in one transaction (the write lock is held)."""
+        try:
+            with self._begin() as connection:
+                for update in batch:
+                    update.row = connection.execute(update.statement, update.params).first()
+        except OperationalError as exc:
+            error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
+            for update in batch:
+                update.error = error
+        finally:
+            for update in batch:
+                update.done = True
 
     # -- reading ----------------------------------------------------------
 
@@ -441,6 +473,17 @@ class Ledger:
         with self._read() as connection:
             rows = [_entry(r) for r in connection.execute(query)]
         return rows[::-1]
+
+
+@dataclass
+class _Update:
+    """One row update waiting to be committed, and then its outcome."""
+
+    statement: Any
+    params: dict[str, Any]
+    row: Any = None
+    error: LedgerError | None = None
+    done: bool = False
 
 
 INCREMENT = object()  # as a value of ``attempts``: one more than it was
