@@ -846,7 +846,12 @@ def serve(
         if "stop" in asked:
             break
         if asked:
-            daemon.reload(asked[-1] if len(asked) == 1 else f"{asked[0]} and more")
+            try:
+                daemon.reload(asked[-1] if len(asked) == 1 else f"{asked[0]} and more")
+            except Exception:  # a bug: report it, keep the version in force, keep running
+                log.exception(
+                    "reloading failed unexpectedly; the last valid version stays in force"
+                )
     log.info("stopping: no new work; waiting up to %.0fs for requests in flight", stop_timeout)
     stop_watching.set()
     clockwork.shutdown()
