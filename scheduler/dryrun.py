@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.errors import Problem, RenderError
-from scheduler.planning import Occurrence, next_instant, order, plan_post
+from scheduler.planning import Occurrence, jitter_of, next_instant, order, plan_post
 from scheduler.project import Project
 from scheduler.timeutil import to_zone
 
@@ -29,6 +29,12 @@ class Row(NamedTuple):
     limit: int | None = None
     warnings: tuple[str, ...] = ()
     problem: Problem | None = None
+    delay: timedelta = timedelta(0)  # the post's jitter for this occurrence
+
+    @property
+    def sends_at(self) -> datetime:
+        """Return when the daemon sends it: the instant, plus the occurrence's jitter."""
+        return self.occurrence.scheduled_for + self.delay
 
     @property
     def text(self) -> str:
@@ -98,7 +104,10 @@ def render_rows(
             continue
         status = "paused" if occ.status == "paused" else msg.status
         warnings = msg.warnings + ((occ.reason,) if occ.reason else ())
-        out.append(Row(occ, platform, status, msg.parts, msg.lengths, msg.limit, warnings))
+        delay = jitter_of(occ, post.jitter)
+        out.append(
+            Row(occ, platform, status, msg.parts, msg.lengths, msg.limit, warnings, None, delay)
+        )
     return out
 
 

@@ -24,6 +24,7 @@ def as_json(row: Row) -> dict[str, Any]:
         "account": occ.account,
         "platform": row.platform,
         "scheduled_for": occ.scheduled_for.isoformat(),
+        "sends_at": row.sends_at.isoformat(),
         "person": occ.person,
         "text": row.text,
         "parts": list(row.parts),

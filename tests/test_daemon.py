@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scheduler import dryrun
 from scheduler.config import Settings
 from scheduler.daemon import Daemon, ManualClockwork, ledger_lock, problems_of
 from scheduler.errors import LedgerError, SolidarityError
@@ -532,6 +533,10 @@ def test_jitter_delays_the_send_the_same_way_every_time_and_keeps_the_identity(
     )
     assert sorted(when for _, _, when in w.platforms.posts if when) == expected
     assert expected[0] != expected[1] and expected[-1] < utc(2026, 7, 1, 6, 10)
+    # preview shows the same send times (as sends_at in its JSON)
+    shown = dryrun.rows(d.project, utc(2026, 7, 1, 5), utc(2026, 7, 1, 7))
+    assert sorted(r.sends_at for r in shown) == expected
+    assert all(r.occurrence.scheduled_for == utc(2026, 7, 1, 6) for r in shown)
 
 
 class FlakyLedger(Ledger):
