@@ -469,9 +469,8 @@ class Daemon:
             else:
                 due.append(claim)
                 send_at[claim.key] = at
-        for i in range(
-            0, len(due), CLAIM_BATCH
-        ):  # the first lanes start while the rest are claimed
+        # in batches: the first lanes start sending while the rest are being claimed
+        for i in range(0, len(due), CLAIM_BATCH):
             for entry in self.ledger.claim_many(due[i : i + CLAIM_BATCH], now, self.owner):
                 self._fresh[entry.key] = entry  # the lane need not read it back
                 self._queue(entry, send_at[entry.key], now)
