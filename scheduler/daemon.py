@@ -617,8 +617,7 @@ class Daemon:
         if entry.owner != self.owner:
             entry = self.ledger.adopt(entry.id, self.owner, now)
         if entry.status != "claimed" and now > entry.created_at + self.retry_window:
-            if entry.status == "sending":
-                return self.ledger.uncertain(entry.id, entry.error or "outcome unknown", now)
+            # a "sending" row got here only after reading back showed it was not posted
             return self.ledger.failed(
                 entry.id,
                 f"gave up after {entry.attempts} tries within {format_duration(self.retry_window)}: {entry.error}",
@@ -633,16 +632,14 @@ class Daemon:
             return
         post = next((p for p in lc.campaign.posts if p.id == entry.post), None)
         account = self.project.accounts.get(entry.account)
-        if post is None or account is None or not (post.rotate or post.for_each):
-            return
+        if post is None or account is None or not post.rotate:
+            return  # for_each: the others of the slot have rows of their own already
         instant = entry.scheduled_for.astimezone(lc.campaign.tz)
         fresh = [
             o
             for o in plan_post(lc.campaign, post, instant, instant + _TICK, entry.account)
             if o.status == "due" and o.key != entry.key
         ]
-        if post.for_each:
-            return  # the others of a for_each slot have rows of their own already
         claims = [claim_for(o, account) for o in fresh]
         for new in self.ledger.claim_many(claims, self.clockwork.now(), self.owner):
             self.lanes.put(new.account, new.key)
