@@ -565,3 +565,21 @@ def test_a_ledger_failure_delays_the_wake_and_nothing_is_lost(
         sum("database is locked; trying again in 1m" in r.getMessage() for r in caplog.records) == 2
     )
     assert [when for _, _, when in w.platforms.posts] == [utc(2026, 7, 1, 6, 2)] * 2
+
+
+def test_a_row_read_back_as_not_posted_after_the_retry_window_fails_without_sending(
+    tmp_path: Path,
+) -> None:
+    campaign = DAILY.replace("hr-mastodon, hr-telegram", "hr-mastodon")
+    w = World(
+        tmp_path,
+        campaign.replace("    for_each: people", "    for_each: people\n    grace: 6h"),
+        utc(2026, 7, 1, 8, 5),
+    )
+    due = utc(2026, 7, 1, 6, 0)
+    m = claim(w, "hr-mastodon", "mastodon", due, "dead:1")
+    w.ledger.sending(m, ["Day 953 for Sevinj Vagifgizi"], due)
+    w.daemon().start()
+    (row,) = w.ledger.history()
+    assert row.status == "failed" and "gave up after 1 tries" in (row.error or "")
+    assert w.platforms.posts == []
