@@ -460,10 +460,10 @@ def _workers() -> int:
     return int(text)
 
 
-def _configure_logging(log_format: str) -> Any:
+def _configure_logging(log_format: str) -> None:
     from scheduler.logs import configure
 
-    return configure("json" if log_format == "json" else "text")
+    configure("json" if log_format == "json" else "text")
 
 
 @cli.command()

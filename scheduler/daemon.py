@@ -320,6 +320,16 @@ def problems_of(project: Project, now: datetime, days: int = 1) -> list[Problem]
     return sorted(set(errors))
 
 
+def grace_of(post: Post) -> timedelta:
+    """Return how late an occurrence of a post may still go out."""
+    return post.grace if post.grace is not None else DEFAULT_GRACE
+
+
+def past_grace(late: timedelta, grace: timedelta) -> str:
+    """Say that an occurrence is too late to send."""
+    return f"{format_duration(late)} late is past its grace of {format_duration(grace)}"
+
+
 def missing_secrets(project: Project) -> list[str]:
     """Return the unset variables of the accounts in use, sorted."""
     return sorted({u.var for a in project.accounts_in_use() for u in a.unset})
@@ -370,7 +380,7 @@ class Daemon:
             clock=self.clockwork.now,
             transport=self.transport,
             retry_window=self.retry_window,
-            owner=getattr(self, "owner", None) or owner_id(),
+            owner=self.owner,
             pacing=False,
         )
         if before is not None:  # keep sessions and live limits of accounts that did not change
@@ -454,7 +464,7 @@ class Daemon:
         for occ, post, account in sorted(
             (f for f in found if f[0].key not in taken), key=lambda f: order(f[0])
         ):
-            grace = post.grace if post.grace is not None else DEFAULT_GRACE
+            grace = grace_of(post)
             at = occ.scheduled_for + jitter_of(occ, post.jitter)
             late = now - at
             claim = claim_for(occ, account)
@@ -463,7 +473,7 @@ class Daemon:
             elif late > grace:
                 reason = (
                     f"due {occ.scheduled_for:%Y-%m-%d %H:%M %Z} while no daemon ran; "
-                    f"{format_duration(late)} late is past its grace of {format_duration(grace)}"
+                    + past_grace(late, grace)
                 )
                 self._final(self.ledger.record(claim, "missed", reason, now))
             else:
@@ -601,7 +611,7 @@ class Daemon:
             return self.ledger.settle(entry.id, "skipped", found, now)
         lc, post, occ, account = found
         if entry.status == "claimed" and entry.owner != self.owner:
-            grace = post.grace if post.grace is not None else DEFAULT_GRACE
+            grace = grace_of(post)
             at = entry.scheduled_for + jitter_of(occ, post.jitter)
             late = now - at
             if at > now:
@@ -611,7 +621,7 @@ class Daemon:
                 return self.ledger.settle(
                     entry.id,
                     "missed",
-                    f"claimed by a process that stopped before sending; {format_duration(late)} late is past its grace of {format_duration(grace)}",
+                    "claimed by a process that stopped before sending; " + past_grace(late, grace),
                     now,
                 )
         if entry.owner != self.owner:
@@ -680,7 +690,7 @@ class Daemon:
             watermark = self._watermark or now
 
             def since(post: Post) -> datetime:  # a post added or moved within its grace goes out
-                grace = post.grace if post.grace is not None else DEFAULT_GRACE
+                grace = grace_of(post)
                 return min(watermark, now - grace)
 
             self._settle_window(since, now)

@@ -297,13 +297,18 @@ class Ledger:
     # -- writing ----------------------------------------------------------
 
     def claim(
-        self, claim: Claim, now: datetime, owner: str, status: Status = "claimed"
+        self,
+        claim: Claim,
+        now: datetime,
+        owner: str,
+        status: Status = "claimed",
+        reason: str | None = None,
     ) -> Entry | None:
         """Insert the occurrence's row; return None if any process has claimed it before."""
         try:
             with self._write() as connection:
                 row = connection.execute(
-                    insert(TABLE).returning(*TABLE.c), _row(claim, now, owner, status)
+                    insert(TABLE).returning(*TABLE.c), _row(claim, now, owner, status, reason)
                 ).one()
                 return _entry(row)
         except IntegrityError:
@@ -334,10 +339,7 @@ class Ledger:
 
     def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
         """Record an occurrence that will not be sent (missed, skipped) with its reason."""
-        entry = self.claim(claim, now, owner="", status=status)
-        if entry is not None:
-            return self._set(entry.id, now, reason=reason)
-        return None
+        return self.claim(claim, now, owner="", status=status, reason=reason)
 
     def sending(self, entry_id: int, parts: Sequence[str], now: datetime) -> Entry:
         """Mark that a request is about to go out with exactly these parts."""
@@ -510,7 +512,9 @@ def _update_statement(names: tuple[str, ...]) -> TextualSelect:
     return text(sql).bindparams(*binds, bindparam("id", type_=c.id.type)).columns(*c)
 
 
-def _row(claim: Claim, now: datetime, owner: str, status: Status) -> dict[str, Any]:
+def _row(
+    claim: Claim, now: datetime, owner: str, status: Status, reason: str | None = None
+) -> dict[str, Any]:
     return {
         "key": claim.key,
         "campaign": claim.campaign,
@@ -522,6 +526,7 @@ def _row(claim: Claim, now: datetime, owner: str, status: Status) -> dict[str, A
         "status": status,
         "attempts": 0,
         "owner": owner,
+        "reason": reason,
         "created_at": now,
         "updated_at": now,
     }
