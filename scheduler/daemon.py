@@ -112,17 +112,20 @@ class ManualClockwork:
     def next_at(self) -> datetime | None:
         """Return when the earliest pending call is due."""
         with self._lock:
-            while self._heap and self._heap[0][1] not in self._live:
-                heapq.heappop(self._heap)
+            self._prune()
             return self._heap[0][0] if self._heap else None
+
+    def _prune(self) -> None:
+        """Drop cancelled or replaced calls from the top of the heap (the lock is held)."""
+        while self._heap and self._heap[0][1] not in self._live:
+            heapq.heappop(self._heap)
 
     def run_due(self) -> int:
         """Run every call due by now (including ones those calls add); return how many."""
         ran = 0
         while True:
             with self._lock:
-                while self._heap and self._heap[0][1] not in self._live:
-                    heapq.heappop(self._heap)
+                self._prune()
                 if not self._heap or self._heap[0][0] > self.clock():
                     return ran
                 _, seq, fn = heapq.heappop(self._heap)
