@@ -49,16 +49,37 @@ def owner_id() -> str:
 
 def http_client(account: Account, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """Build the HTTP client of one account: its own proxy, timeouts and connection pool."""
-    for noisy in ("httpx", "httpcore"):  # they log full URLs, and Telegram's URL holds the token
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    return httpx.Client(
+    _quiet_http_logs()
+    from scheduler.transport import ApiClient, KeepAliveTransport
+
+    proxy = account.settings.proxy
+    if transport is None and not proxy and not _environment_proxies():
+        transport = KeepAliveTransport(_tls())
+    return ApiClient(
         transport=transport,
         verify=_tls() if transport is None else True,
-        proxy=account.settings.proxy if transport is None else None,
+        proxy=proxy if transport is None else None,
         timeout=httpx.Timeout(30.0, connect=10.0),
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,
     )
+
+
+@functools.cache
+def _quiet_http_logs() -> None:
+    """Keep httpx and httpcore below INFO: they log full URLs, and Telegram's holds the token.
+
+    Once: each ``setLevel`` clears every logger's cache.
+    """
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _environment_proxies() -> bool:
+    """Say whether the environment names a proxy (HTTPS_PROXY and kin), which httpx honours."""
+    import urllib.request
+
+    return any(k in ("http", "https", "all") for k in urllib.request.getproxies())
 
 
 _TLS_LOCK = threading.Lock()

@@ -1,0 +1,414 @@
+"""The adapters' HTTP transport: httpx's API on http.client, against servers on 127.0.0.1.
+
+What matters is what ``platforms.http.send`` makes of each failure: a refused
+connection is retried, anything after the request went out is uncertain.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from scheduler import dispatch
+from scheduler.accounts import load_accounts
+from scheduler.errors import RetryableError, UncertainError
+from scheduler.platforms import http as platform_http
+from scheduler.transport import ApiClient, KeepAliveTransport
+
+TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Answers every request with what it received; counts connections."""
+
+    protocol_version = "HTTP/1.1"
+    server: Recording
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def finish(self) -> None:
+        super().finish()
+        self.server.hung_up.release()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        seen = {
+            "method": self.command,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body.decode("latin-1"),
+        }
+        self.server.seen.append(seen)
+        route = self.server.routes.get(self.path.split("?")[0])
+        if route is not None:
+            route(self)
+            return
+        payload = json.dumps(seen).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+
+class Recording(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Recorder)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.hung_up = threading.Semaphore(0)  # released as each connection ends
+        self.seen: list[dict[str, Any]] = []
+        self.routes: dict[str, Callable[[Recorder], None]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def recording(wrap: Callable[[socket.socket], socket.socket] | None = None) -> Iterator[Recording]:
+    server = Recording()
+    if wrap is not None:
+        server.socket = wrap(server.socket)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def raw_server(handle: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A server whose every connection is handed to ``handle`` as a bare socket."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.close()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def client() -> ApiClient:
+    return ApiClient(transport=KeepAliveTransport(ssl.create_default_context()), timeout=TIMEOUT)
+
+
+def post_once(url: str, *, idempotent: bool = False) -> httpx.Response:
+    with client() as c:
+        return platform_http.send(
+            "Mastodon",
+            lambda: c.post(url, json={"status": "Day 1"}),
+            idempotent=idempotent,
+            reason=lambda r: r.text,
+        )
+
+
+# --- what goes out and what comes back ---------------------------------------
+
+
+def test_a_json_post_arrives_as_httpx_would_send_it() -> None:
+    with recording() as server, client() as c:
+        reply = c.post(
+            server.url + "/api/v1/statuses?x=1&y=%C3%A9",
+            json={"status": "Günay Ismayıl, day 412"},
+            headers={"Authorization": "Bearer t0ken", "Idempotency-Key": "k1"},
+        )
+    assert reply.status_code == 200
+    assert reply.http_version == "HTTP/1.1"
+    assert reply.reason_phrase == "OK"
+    seen = reply.json()
+    assert seen["method"] == "POST"
+    assert seen["path"] == "/api/v1/statuses?x=1&y=%C3%A9"
+    assert json.loads(seen["body"].encode("latin-1")) == {"status": "Günay Ismayıl, day 412"}
+    headers = seen["headers"]
+    assert headers["authorization"] == "Bearer t0ken"
+    assert headers["idempotency-key"] == "k1"
+    assert headers["content-type"] == "application/json"
+    assert headers["host"] == server.url.removeprefix("http://")
+    assert int(headers["content-length"]) == len(seen["body"].encode("latin-1"))
+
+
+def test_a_multipart_upload_is_sent_whole_with_its_length() -> None:
+    image = bytes(range(256)) * 40
+    with recording() as server, client() as c:
+        reply = c.post(
+            server.url + "/api/v2/media",
+            data={"description": "alt text"},
+            files={"file": ("portrait.png", image, "image/png")},
+        )
+    seen = reply.json()
+    assert "transfer-encoding" not in seen["headers"]
+    assert int(seen["headers"]["content-length"]) == len(seen["body"].encode("latin-1"))
+    assert image in seen["body"].encode("latin-1")
+    assert seen["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+
+
+def test_chunked_and_gzipped_answers_are_decoded() -> None:
+    def chunked_gzip(handler: Recorder) -> None:
+        body = gzip.compress(json.dumps({"id": "109", "url": "https://x/@a/109"}).encode())
+        handler.send_response(201)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Encoding", "gzip")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for i in range(0, len(body), 7):
+            piece = body[i : i + 7]
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        handler.wfile.write(b"0\r\n\r\n")
+
+    with recording() as server, client() as c:
+        server.routes["/gz"] = chunked_gzip
+        reply = c.get(server.url + "/gz")
+        again = c.get(server.url + "/plain")  # the connection is still good after a chunked body
+    assert reply.status_code == 201
+    assert reply.json() == {"id": "109", "url": "https://x/@a/109"}
+    assert again.status_code == 200
+    assert server.connections == 1
+
+
+def test_a_platform_error_keeps_its_status_headers_and_words() -> None:
+    def limited(handler: Recorder) -> None:
+        body = b'{"error":"Too many requests"}'
+        handler.send_response(429, "Too Many Requests")
+        handler.send_header("Retry-After", "30")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with recording() as server:
+        server.routes["/limited"] = limited
+        with pytest.raises(RetryableError) as caught:
+            post_once(server.url + "/limited")
+    assert caught.value.status == 429
+    assert caught.value.wait == 30
+    assert "Too many requests" in str(caught.value)
+
+
+# --- connections ---------------------------------------------------------------
+
+
+def test_requests_to_one_origin_share_one_kept_alive_connection() -> None:
+    with recording() as server, client() as c:
+        for i in range(5):
+            assert c.post(server.url + f"/p{i}", json={"n": i}).status_code == 200
+    assert server.connections == 1
+    assert [s["path"] for s in server.seen] == [f"/p{i}" for i in range(5)]
+
+
+def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    def close_after(handler: Recorder) -> None:
+        body = b"{}"
+        handler.send_response(200)
+        handler.send_header("Content-Length", "2")
+        handler.end_headers()
+        handler.wfile.write(body)
+        handler.wfile.flush()
+        handler.close_connection = True  # without saying so: the server just hangs up
+
+    with recording() as server, client() as c:
+        server.routes["/bye"] = close_after
+        assert c.post(server.url + "/bye", json={}).status_code == 200
+        assert server.hung_up.acquire(timeout=5)
+        # the server has closed; the next request must go on a new connection, not fail
+        assert c.post(server.url + "/next", json={}).status_code == 200
+    assert server.connections == 2
+
+
+def test_connection_close_from_the_server_is_honoured() -> None:
+    def close(handler: Recorder) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "0")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+
+    with recording() as server, client() as c:
+        server.routes["/close"] = close
+        for _ in range(3):
+            assert c.get(server.url + "/close").status_code == 200
+    assert server.connections == 3
+
+
+def test_cookies_are_neither_kept_nor_sent() -> None:
+    def set_cookie(handler: Recorder) -> None:
+        handler.send_response(200)
+        handler.send_header("Set-Cookie", "session=abc; Path=/")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with recording() as server, client() as c:
+        server.routes["/login"] = set_cookie
+        c.get(server.url + "/login")
+        seen = c.get(server.url + "/after").json()
+        assert not c.cookies
+    assert "cookie" not in seen["headers"]
+
+
+# --- failures, as platforms.http.send classifies them ----------------------------
+
+
+def test_a_refused_connection_surely_sent_nothing_and_is_retried() -> None:
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    port = spare.getsockname()[1]
+    spare.close()  # nothing listens there now
+    with pytest.raises(RetryableError, match="could not connect"):
+        post_once(f"http://127.0.0.1:{port}/api/v1/statuses")
+
+
+def test_no_answer_after_the_request_went_out_is_uncertain() -> None:
+    received = threading.Event()
+
+    def silent(conn: socket.socket) -> None:
+        read_request(conn)
+        received.set()
+        threading.Event().wait(3)  # hold the connection, say nothing
+        conn.close()
+
+    with raw_server(silent) as url, client() as c:
+        c.timeout = httpx.Timeout(0.3, connect=2.0)
+        with pytest.raises(UncertainError, match="no answer after the request went out"):
+            platform_http.send(
+                "Mastodon",
+                lambda: c.post(url + "/api/v1/statuses", json={"status": "x"}),
+                idempotent=False,
+                reason=lambda r: r.text,
+            )
+    assert received.is_set()
+
+
+def test_a_hang_up_after_the_request_is_uncertain_or_retried_where_keyed() -> None:
+    def hang_up(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.close()
+
+    with raw_server(hang_up) as url:
+        with pytest.raises(UncertainError, match="no answer after the request went out"):
+            post_once(url + "/api/v1/statuses")
+        with pytest.raises(RetryableError, match="no answer after the request went out"):
+            post_once(url + "/api/v1/statuses", idempotent=True)
+
+
+def test_a_garbled_answer_is_uncertain() -> None:
+    def garble(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"SMTP ready\r\n\r\n")
+        conn.close()
+
+    with raw_server(garble) as url, pytest.raises(UncertainError):
+        post_once(url + "/api/v1/statuses")
+
+
+def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
+    with client() as c, pytest.raises(httpx.UnsupportedProtocol):
+        c.get("ftp://127.0.0.1/file")
+
+
+# --- TLS --------------------------------------------------------------------------
+
+
+def test_https_verifies_the_certificate_and_the_name() -> None:
+    ca = trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+
+    def wrap(sock: socket.socket) -> socket.socket:
+        return server_side.wrap_socket(sock, server_side=True)
+
+    with recording(wrap) as server:
+        url = server.url.replace("http://", "https://")
+        with ApiClient(transport=KeepAliveTransport(trusting), timeout=TIMEOUT) as c:
+            assert c.post(url + "/ok", json={"a": 1}).json()["path"] == "/ok"
+            assert c.post(url + "/again", json={"a": 2}).status_code == 200
+        assert server.connections == 1
+        # a client that does not trust the issuer refuses to send anything
+        with (
+            ApiClient(
+                transport=KeepAliveTransport(ssl.create_default_context()), timeout=TIMEOUT
+            ) as c,
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            c.post(url + "/nope", json={})
+    assert [s["path"] for s in server.seen] == ["/ok", "/again"]
+
+
+# --- which transport an account gets --------------------------------------------
+
+
+def test_a_proxy_from_the_account_or_the_environment_goes_through_httpx(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "accounts.yaml"
+    path.write_text(
+        "direct:\n  platform: webhook\n  url: https://hooks.example.org/a\n"
+        "proxied:\n  platform: webhook\n  url: https://hooks.example.org/b\n"
+        "  proxy: http://127.0.0.1:3128\n",
+        encoding="utf-8",
+    )
+    accounts, problems = load_accounts(path, {})
+    assert problems == []
+    direct = dispatch.http_client(accounts["direct"])
+    proxied = dispatch.http_client(accounts["proxied"])
+    assert isinstance(direct._transport, KeepAliveTransport)
+    assert not isinstance(proxied._transport, KeepAliveTransport)
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert not isinstance(dispatch.http_client(accounts["direct"])._transport, KeepAliveTransport)
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("NO_PROXY", "example.org")  # no proxy named: ours again
+    assert isinstance(dispatch.http_client(accounts["direct"])._transport, KeepAliveTransport)
