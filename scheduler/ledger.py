@@ -239,6 +239,7 @@ class Ledger:
         self._writer: Connection | None = None
         self._queue: list[_Update] = []  # updates waiting for the write lock (group commit)
         self._queue_lock = threading.Lock()
+        self._updates = _Updates(engine.dialect)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Ledger:
@@ -395,9 +396,8 @@ class Ledger:
         every update waiting by then in one transaction. Each caller still gets
         its own row back only once it is committed.
         """
-        statement = _update_statement(tuple(sorted(values)))
         params = {k: v for k, v in values.items() if k != "attempts"}
-        update = _Update(statement, {**params, "updated_at": now, "id": entry_id})
+        update = _Update(tuple(sorted(values)), {**params, "updated_at": now, "id": entry_id})
         with self._queue_lock:
             self._queue.append(update)
         with self._writing:
@@ -409,15 +409,19 @@ class Ledger:
             raise update.error
         if update.row is None:
             raise LedgerError(f"ledger row {entry_id} has disappeared")
-        return _entry(update.row)
+        return update.row
 
     def _commit(self, batch: list[_Update]) -> None:
         """Run waiting updates in one transaction (the write lock is held)."""
         try:
             with self._begin() as connection:
-                for update in batch:
-                    update.row = connection.execute(update.statement, update.params).first()
-        except OperationalError as exc:
+                cursor = connection.connection.cursor()
+                try:
+                    for update in batch:
+                        update.row = self._updates.run(cursor, update.names, update.params)
+                finally:
+                    cursor.close()
+        except (OperationalError, self._updates.driver_error) as exc:
             error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
             for update in batch:
                 update.error = error
@@ -481,9 +485,9 @@ class Ledger:
 class _Update:
     """One row update waiting to be committed, and then its outcome."""
 
-    statement: Any
+    names: tuple[str, ...]
     params: dict[str, Any]
-    row: Any = None
+    row: Entry | None = None
     error: LedgerError | None = None
     done: bool = False
 
@@ -491,14 +495,54 @@ class _Update:
 INCREMENT = object()  # as a value of ``attempts``: one more than it was
 
 
+class _Updates:
+    """Run the row updates of deliveries on the driver's cursor.
+
+    A delivery writes its row twice, and in a burst of a thousand deliveries
+    SQLAlchemy's execution path (context, compiled parameters, result proxy) cost
+    more CPU than SQLite itself: about 0.2 ms a write. The statement is compiled
+    by SQLAlchemy for the dialect once per set of columns, and values go through
+    the columns' own type conversions (UTC datetimes, JSON), so what is stored is
+    exactly what SQLAlchemy would store.
+    """
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+        self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        impl = {c.name: c.type.dialect_impl(dialect) for c in TABLE.c}
+        self._bind = {n: t.bind_processor(dialect) for n, t in impl.items()}
+        self._result = [(c.name, impl[c.name].result_processor(dialect, None)) for c in TABLE.c]
+        self._compiled: dict[tuple[str, ...], tuple[str, list[str] | None]] = {}
+
+    def run(self, cursor: Any, names: tuple[str, ...], params: dict[str, Any]) -> Entry | None:
+        """Update one row (the transaction is the caller's) and return it, or None if gone."""
+        compiled = self._compiled.get(names)
+        if compiled is None:
+            statement = _update_statement(names).compile(dialect=self.dialect)
+            order = statement.positiontup  # None for named parameter styles
+            compiled = self._compiled[names] = (statement.string, order)
+        sql, order = compiled
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            convert = self._bind[name]
+            values[name] = value if convert is None else convert(value)
+        cursor.execute(sql, [values[n] for n in order] if order is not None else values)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        found = _Row()
+        for (name, convert), value in zip(self._result, row, strict=True):
+            setattr(found, name, value if convert is None or value is None else convert(value))
+        return _entry(found)
+
+
+class _Row:
+    """A row's values by column name, as ``_entry`` reads them."""
+
+
 @functools.cache
 def _update_statement(names: tuple[str, ...]) -> TextualSelect:
-    """Return ``UPDATE ... RETURNING`` for these columns, built once per set of columns.
-
-    A plain-text statement with typed parameters skips SQLAlchemy's per-call
-    statement building and cache-key work: a delivery writes its row twice, and a
-    burst of a thousand deliveries should spend its time on the network.
-    """
+    """Return ``UPDATE ... RETURNING`` for these columns, built once per set of columns."""
     c = TABLE.c
     sets = [
         "attempts = attempts + 1" if name == "attempts" else f"{name} = :{name}"
