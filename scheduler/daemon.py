@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from scheduler import dryrun
 from scheduler.accounts import Account
@@ -58,6 +58,16 @@ TROUBLE_PAUSE = timedelta(minutes=1)  # wait after the ledger failed, before try
 CLAIM_BATCH = 100  # occurrences claimed per transaction in a burst
 MAX_SLEEP = timedelta(hours=1)  # wake at least this often, whatever the schedule says
 _TICK = timedelta(microseconds=1)
+
+Located = tuple[LoadedCampaign, Post, Occurrence, Account]  # where a row's occurrence comes from
+
+
+class _Fresh(NamedTuple):
+    """A row this process just claimed, with the files it was planned from."""
+
+    entry: Entry
+    project: Project
+    located: Located
 
 
 # -- time -------------------------------------------------------------------
@@ -369,7 +379,7 @@ class Daemon:
         self._watermark: datetime | None = None
         self._wake_lock = threading.RLock()
         self._busy: set[str] = set()
-        self._fresh: dict[str, Entry] = {}  # rows just claimed by this process, by key
+        self._fresh: dict[str, _Fresh] = {}  # rows just claimed by this process, by key
         self._busy_lock = threading.Lock()
         self.failed = 0  # rows this process ended failed or uncertain (run --once's exit code)
         self.settled: list[Entry] | None = None  # every row settled, when a caller wants them
@@ -448,17 +458,20 @@ class Daemon:
 
     def _settle_window(self, since: Callable[[Post], datetime], now: datetime) -> None:
         """Give every occurrence in ``(since(post), now]`` without a row its row."""
+        project = self.project
         found: list[tuple[Occurrence, Post, Account]] = []
-        for lc in self.project.campaigns:
+        located: dict[str, Located] = {}
+        for lc in project.campaigns:
             tz = lc.campaign.tz
             for post in lc.campaign.posts:
                 lo, hi = since(post) + _TICK, now + _TICK
                 if lo >= hi:
                     continue
                 for occ in plan_post(lc.campaign, post, lo.astimezone(tz), hi.astimezone(tz)):
-                    account = self.project.accounts.get(occ.account)
+                    account = project.accounts.get(occ.account)
                     if account is not None:
                         found.append((occ, post, account))
+                        located[occ.key] = (lc, post, occ, account)
         if not found:
             return
         taken = self.ledger.existing([occ.key for occ, _, _ in found])
@@ -485,7 +498,8 @@ class Daemon:
         # in batches: the first lanes start sending while the rest are being claimed
         for i in range(0, len(due), CLAIM_BATCH):
             for entry in self.ledger.claim_many(due[i : i + CLAIM_BATCH], now, self.owner):
-                self._fresh[entry.key] = entry  # the lane need not read it back
+                # the lane need neither read the row back nor plan it again (same files)
+                self._fresh[entry.key] = _Fresh(entry, project, located[entry.key])
                 self._queue(entry, send_at[entry.key], now)
 
     def _queue(self, entry: Entry, at: datetime, now: datetime) -> None:
@@ -526,8 +540,11 @@ class Daemon:
             f"retry:{entry.key}",
         )
 
-    def _locate(self, entry: Entry) -> tuple[LoadedCampaign, Post, Occurrence, Account] | str:
-        """Plan a row's occurrence again from the files in force, or say why it is gone."""
+    def _locate(self, entry: Entry) -> Located | str:
+        """Plan a row's occurrence again from the files in force, or say why it is gone.
+
+        The answer depends on the files and the row alone, not on the time.
+        """
         project = self.project
         lc = project.campaign(entry.campaign)
         if lc is None:
@@ -583,10 +600,13 @@ class Daemon:
             self._release(key)
 
     def _deliver(self, key: str, started: float) -> None:
-        entry = self._fresh.pop(key, None) or self.ledger.get(key)
+        fresh = self._fresh.pop(key, None)
+        entry = fresh.entry if fresh is not None else self.ledger.get(key)
         if entry is None or entry.status not in ("claimed", "sending", "retrying"):
             return
-        turned = self._turn(entry)
+        # what _locate would say, if the files have not changed since the claim
+        located = fresh.located if fresh is not None and fresh.project is self.project else None
+        turned = self._turn(entry, located)
         if turned is None:  # not yet: its jittered time is ahead
             return
         entry = turned
@@ -595,9 +615,9 @@ class Daemon:
             return
         self._final(entry, time.monotonic() - started)
 
-    def _turn(self, entry: Entry) -> Entry | None:
+    def _turn(self, entry: Entry, located: Located | None = None) -> Entry | None:
         now = self.clockwork.now()
-        found = self._locate(entry)
+        found = located or self._locate(entry)
         account = self.project.accounts.get(entry.account)
         if entry.status == "sending":  # a request may have gone out: never send blindly
             if account is None:
