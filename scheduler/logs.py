@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus, unquote, urlsplit
@@ -26,8 +26,10 @@ MASK = "***"
 MIN_SECRET = 4  # shorter values would mask ordinary words
 
 # Character classes below never cross a quote or a backslash, so masking a JSON
-# line keeps it valid JSON.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+# line keeps it valid JSON. Each pattern comes with the substrings (of the line in
+# lower case) without which it cannot match: most lines have none of them, and a
+# substring test costs far less than a regex scan.
+_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     # a Discord webhook: https://discord.com/api/webhooks/<id>/<token>
     (
         re.compile(
@@ -35,9 +37,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             r"[A-Za-z0-9_-]+"
         ),
         rf"\1{MASK}",
+        ("discord",),
     ),
     # a Telegram bot token, alone or in /bot<token>/sendMessage
-    (re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"), MASK),
+    (re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"), MASK, (":",)),
     # an Authorization header (OAuth 1.0a's parameters are masked one by one below)
     (
         re.compile(
@@ -46,16 +49,19 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             re.IGNORECASE,
         ),
         rf"\1\2{MASK}",
+        ("authorization",),
     ),
-    (re.compile(r"\b(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{MASK}"),
+    (re.compile(r"\b(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE), rf"\1{MASK}", ("bearer",)),
     (
         re.compile(r"\b(oauth_(?:consumer_key|token|signature)=\"?)[^\s\"'\\,&]+", re.IGNORECASE),
         rf"\1{MASK}",
+        ("oauth_",),
     ),
     # scheme://user:password@host
     (
         re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@\"'\\]*:)[^\s/@\"'\\]+@"),
         rf"\1{MASK}@",
+        ("://",),
     ),
     # ?token=...&api_key=...
     (
@@ -65,6 +71,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
             re.IGNORECASE,
         ),
         rf"\1{MASK}",
+        ("=",),
     ),
 )
 
@@ -95,8 +102,7 @@ class Redactor:
         """Replace the registered secrets; values shorter than 4 characters are ignored."""
         kept = frozenset(v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET)
         forms = {f for v in kept for f in _forms(v) if len(f) >= MIN_SECRET}
-        ordered = sorted(forms, key=lambda s: (-len(s), s))  # longest first
-        literal = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        literal = re.compile(_trie(forms)) if forms else None
         with self._lock:
             self._secrets = kept
             self._literal = literal
@@ -106,9 +112,44 @@ class Redactor:
         literal = self._literal  # one read: a concurrent set_secrets swaps the whole pattern
         if literal is not None:
             text = literal.sub(MASK, text)
-        for pattern, replacement in _PATTERNS:
-            text = pattern.sub(replacement, text)
+        lowered = text.lower()
+        for pattern, replacement, needles in _PATTERNS:
+            if any(n in lowered for n in needles):
+                text = pattern.sub(replacement, text)
         return text
+
+
+def _trie(words: Collection[str]) -> str:
+    """Return a regex matching any of the words, longest first, as a prefix tree.
+
+    An alternation of a thousand URLs that share their start is tried word by
+    word at every position; as a tree, each position costs one step per
+    character it shares with some word.
+    """
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        chain = []
+        while len(node) == 1 and "" not in node:  # one way on: no group (and no recursion)
+            ((char, node),) = node.items()
+            chain.append(re.escape(char))
+        branches = [re.escape(c) + pattern(child) for c, child in sorted(node.items()) if c]
+        body = ""
+        if branches:
+            body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+            if "" in node:  # a longer word is tried first, then the one ending here
+                body = "(?:" + body + ")?"
+        return "".join(chain) + body
+
+    try:
+        return pattern(root)
+    except RecursionError:  # thousands of nested branch points: a plain alternation
+        return "|".join(map(re.escape, sorted(words, key=lambda w: (-len(w), w))))
 
 
 def _timestamp(record: logging.LogRecord) -> str:

@@ -48,6 +48,20 @@ def test_registered_secrets_are_masked_longest_first() -> None:
     assert r.redact("abc stays: too short to be a secret") == "abc stays: too short to be a secret"
 
 
+def test_many_secrets_sharing_their_start_are_each_masked_whole() -> None:
+    hooks = [f"https://hooks.example.org/services/T0/B{i:04d}/tok{i}" for i in range(300)]
+    long = "eyJ" + "x" * 5000  # a token longer than Python's recursion limit
+    r = logs.Redactor([*hooks, long, "prefix-secret", "prefix-secret-longer"])
+    for hook in (hooks[0], hooks[137], hooks[-1]):
+        assert r.redact(f'{{"url": "{hook}", "n": 1}}') == '{"url": "***", "n": 1}'
+    assert r.redact(f"a {long} b") == "a *** b"
+    assert r.redact("prefix-secret-longer prefix-secret prefix-secre") == "*** *** prefix-secre"
+    # a word that only starts like a secret is left alone
+    assert r.redact("https://hooks.example.org/services/T0/B9999/x") == (
+        "https://hooks.example.org/services/T0/B9999/x"
+    )
+
+
 def test_set_secrets_replaces_the_set() -> None:
     r = logs.Redactor(["first-secret"])
     r.set_secrets(["second-secret"])
