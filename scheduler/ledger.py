@@ -329,12 +329,14 @@ class Ledger:
             return []
         try:
             with self._write() as connection:
-                rows = connection.execute(
-                    insert(TABLE).returning(*TABLE.c, sort_by_parameter_order=True),
-                    [_row(c, now, owner, "claimed") for c in fresh],
-                )
-                return [_entry(r) for r in rows]
-        except IntegrityError:  # another process claimed one meanwhile: go one by one
+                cursor = connection.connection.cursor()
+                try:
+                    return [
+                        self._updates.insert(cursor, _row(c, now, owner, "claimed")) for c in fresh
+                    ]
+                finally:
+                    cursor.close()
+        except self._updates.integrity_error:  # another process claimed one meanwhile: one by one
             found = (self.claim(c, now, owner) for c in fresh)
             return [e for e in found if e is not None]
 
@@ -509,10 +511,53 @@ class _Updates:
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
         impl = {c.name: c.type.dialect_impl(dialect) for c in TABLE.c}
         self._bind = {n: t.bind_processor(dialect) for n, t in impl.items()}
         self._result = [(c.name, impl[c.name].result_processor(dialect, None)) for c in TABLE.c]
         self._compiled: dict[tuple[str, ...], tuple[str, list[str] | None]] = {}
+        inserting = (
+            insert(TABLE)
+            .returning(TABLE.c.id)
+            .compile(dialect=dialect, column_keys=list(_ROW_COLUMNS))
+        )
+        self._insert = (inserting.string, inserting.positiontup)
+
+    def insert(self, cursor: Any, row: dict[str, Any]) -> Entry:
+        """Insert a new row (as ``_row`` gives it) and return it, as a read would."""
+        sql, order = self._insert
+        values = self._bound(row)
+        cursor.execute(sql, [values.get(n) for n in order] if order is not None else values)
+        (entry_id,) = cursor.fetchone()
+        return Entry(
+            entry_id,
+            row["key"],
+            row["campaign"],
+            row["post"],
+            row["account"],
+            row["platform"],
+            row["person"],
+            row["scheduled_for"].astimezone(UTC),
+            row["status"],
+            (),
+            None,
+            None,
+            row["attempts"],
+            None,
+            row["reason"],
+            row["created_at"].astimezone(UTC),
+            row["updated_at"].astimezone(UTC),
+            None,
+            row["owner"],
+            None,
+        )
+
+    def _bound(self, params: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, value in params.items():
+            convert = self._bind[name]
+            values[name] = value if convert is None else convert(value)
+        return values
 
     def run(self, cursor: Any, names: tuple[str, ...], params: dict[str, Any]) -> Entry | None:
         """Update one row (the transaction is the caller's) and return it, or None if gone."""
@@ -522,10 +567,7 @@ class _Updates:
             order = statement.positiontup  # None for named parameter styles
             compiled = self._compiled[names] = (statement.string, order)
         sql, order = compiled
-        values: dict[str, Any] = {}
-        for name, value in params.items():
-            convert = self._bind[name]
-            values[name] = value if convert is None else convert(value)
+        values = self._bound(params)
         cursor.execute(sql, [values[n] for n in order] if order is not None else values)
         row = cursor.fetchone()
         if row is None:
@@ -554,6 +596,23 @@ def _update_statement(names: tuple[str, ...]) -> TextualSelect:
         f"RETURNING {', '.join(col.name for col in c)}"
     )
     return text(sql).bindparams(*binds, bindparam("id", type_=c.id.type)).columns(*c)
+
+
+_ROW_COLUMNS = (
+    "key",
+    "campaign",
+    "post",
+    "account",
+    "platform",
+    "person",
+    "scheduled_for",
+    "status",
+    "attempts",
+    "owner",
+    "reason",
+    "created_at",
+    "updated_at",
+)
 
 
 def _row(

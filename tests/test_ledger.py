@@ -68,6 +68,38 @@ def test_lifecycle_keeps_text_ids_and_times(ledger: Ledger) -> None:
     assert entry.scheduled_for.tzinfo is not None
 
 
+def test_what_writes_return_is_what_a_read_returns(ledger: Ledger) -> None:
+    """Claims and updates skip SQLAlchemy's execution path; their rows must not differ."""
+    from zoneinfo import ZoneInfo
+
+    baku = ZoneInfo("Asia/Baku")
+    local = NOW.astimezone(baku)  # aware, not UTC: stored and returned as UTC
+    claims = [
+        Claim(f"k{i}", "c", "p", f"a{i}", "bluesky", "Sevinj" if i % 2 else None, local)
+        for i in range(5)
+    ]
+    ledger.claim(claims[3], NOW, "other")  # claimed before: left out of the result
+    got = ledger.claim_many(claims, local + timedelta(microseconds=7), "me")
+    assert [e.key for e in got] == ["k0", "k1", "k2", "k4"]
+    for entry in got:
+        assert entry == ledger.get(entry.key)
+        assert entry.scheduled_for.tzinfo == UTC and entry.scheduled_for == NOW
+        assert entry.created_at == NOW + timedelta(microseconds=7)
+    first = got[0]
+    steps = [
+        ledger.sending(first.id, ["one", "twö"], NOW + timedelta(seconds=1)),
+        ledger.retrying(first.id, "429", NOW + timedelta(minutes=2), NOW + timedelta(seconds=2)),
+        ledger.sending(first.id, ["one", "twö"], NOW + timedelta(minutes=2)),
+        ledger.sent(first.id, ["at://1", "at://2"], None, NOW + timedelta(minutes=3)),
+    ]
+    assert steps[2].attempts == 2 and steps[1].next_attempt_at == NOW + timedelta(minutes=2)
+    assert steps[-1] == ledger.get(first.key)
+    assert steps[-1].parts == ("one", "twö") and steps[-1].remote_id == "at://1"
+    assert steps[-1].next_attempt_at is None and steps[-1].error is None
+    with pytest.raises(LedgerError, match="has disappeared"):
+        ledger.sent(10_000, ["x"], None, NOW)
+
+
 def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
     a = ledger.claim(claim("a"), NOW, "me")
     b = ledger.claim(claim("b"), NOW, "me")
