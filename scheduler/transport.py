@@ -18,18 +18,30 @@ from __future__ import annotations
 
 import http.client
 import select
-import socket
 import ssl
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+KEEPALIVE_EXPIRY = 5.0  # seconds an idle connection is kept (httpx's default too)
+Origin = tuple[str, str, int]
 
 
 class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing."""
+    """A cookie jar that keeps nothing and sends nothing."""
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        return None
+
+    def update(self, cookies: Any = None) -> None:  # type: ignore[override]
+        return None
+
+    def __setitem__(self, name: str, value: str) -> None:
+        return None
 
     def extract_cookies(self, response: httpx.Response) -> None:
         return None
@@ -41,11 +53,8 @@ class _NoCookies(httpx.Cookies):
         return False
 
 
-_NO_COOKIES = _NoCookies()
-
-
 class ApiClient(httpx.Client):
-    """An ``httpx.Client`` that neither keeps nor sends cookies.
+    """An ``httpx.Client`` that neither keeps nor sends cookies (``cookies=`` is ignored).
 
     Platform APIs authenticate by token; a cookie set by one answer must not ride
     along with the next post. It also spares every request the standard
@@ -54,20 +63,46 @@ class ApiClient(httpx.Client):
 
     @property
     def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
+        found: httpx.Cookies | None = self.__dict__.get("_no_cookies")
+        if found is None:
+            found = self.__dict__["_no_cookies"] = _NoCookies()
+        return found
 
     @cookies.setter
     def cookies(self, cookies: Any) -> None:  # httpx.Client's constructor sets an empty jar
         return None
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """Skip every informational (1xx) answer, as h11 does; http.client skips only 100.
+
+    Otherwise a ``102 Processing`` would be taken for the answer, and the real
+    one would be read by the next request on the connection.
+    """
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 < status < 200 or status == 101:  # begin() skips 100 Continue itself
+                return version, status, reason
+            http.client.parse_headers(self.fp)  # the informational answer's headers: dropped
+
+
 class KeepAliveTransport(httpx.BaseTransport):
     """Send each request on an idle kept-alive connection to its origin, or a new one."""
 
-    def __init__(self, ssl_context: ssl.SSLContext, max_idle: int = 4) -> None:
+    def __init__(
+        self,
+        ssl_context: ssl.SSLContext,
+        max_idle: int = 4,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ssl = ssl_context
         self._max_idle = max_idle
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._expiry = keepalive_expiry
+        self._monotonic = monotonic
+        self._idle: dict[Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -95,7 +130,8 @@ class KeepAliveTransport(httpx.BaseTransport):
             conn.close()
         return httpx.Response(
             status,
-            headers=headers,
+            # http.client decoded them as latin-1; httpx would encode text as ASCII
+            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
             stream=httpx.ByteStream(content),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason.encode("latin-1")},
         )
@@ -105,14 +141,11 @@ class KeepAliveTransport(httpx.BaseTransport):
             self._closed = True
             idle, self._idle = self._idle, {}
         for conns in idle.values():
-            for conn in conns:
+            for conn, _ in conns:
                 conn.close()
 
     def _connect(
-        self,
-        origin: tuple[str, str, int],
-        timeouts: dict[str, float | None],
-        request: httpx.Request,
+        self, origin: Origin, timeouts: dict[str, float | None], request: httpx.Request
     ) -> http.client.HTTPConnection:
         scheme, host, port = origin
         timeout = timeouts.get("connect")
@@ -121,16 +154,15 @@ class KeepAliveTransport(httpx.BaseTransport):
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.response_class = _FinalResponse
         try:
             conn.connect()
         except TimeoutError as exc:  # socket.timeout
             conn.close()
             raise httpx.ConnectTimeout(str(exc) or "timed out", request=request) from exc
-        except OSError as exc:  # refused, unreachable, name not found, TLS refused
+        except (OSError, UnicodeError) as exc:  # refused, unreachable, no such name, TLS refused
             conn.close()
             raise httpx.ConnectError(str(exc), request=request) from exc
-        if conn.sock is not None:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     def _exchange(
@@ -140,10 +172,13 @@ class KeepAliveTransport(httpx.BaseTransport):
         body: bytes,
         timeouts: dict[str, float | None],
     ) -> tuple[int, str, list[tuple[str, str]], bytes, bool]:
-        sock = conn.sock
-        try:
-            if sock is not None:
-                sock.settimeout(timeouts.get("write"))
+        """Send the request and read the whole answer.
+
+        Errors say what may have reached the server: ``LocalProtocolError`` for a
+        request that could not even be written down, ``Write*`` once bytes may
+        have gone out, ``Read*``/``RemoteProtocolError`` once the request was sent.
+        """
+        try:  # these only fill a buffer: nothing is sent yet
             conn.putrequest(
                 request.method,
                 request.url.raw_path.decode("ascii"),
@@ -158,52 +193,71 @@ class KeepAliveTransport(httpx.BaseTransport):
                 conn.putheader(name, value)  # bytes are sent as they are
             if chunked and "content-length" not in request.headers:
                 conn.putheader("Content-Length", str(len(body)))
+        except (ValueError, http.client.HTTPException) as exc:  # a newline in a header, say
+            raise httpx.LocalProtocolError(str(exc), request=request) from exc
+        sock = conn.sock
+        write_error: OSError | None = None
+        try:
+            if sock is not None:
+                sock.settimeout(timeouts.get("write"))
             conn.endheaders(body or None)
         except TimeoutError as exc:
             raise httpx.WriteTimeout(str(exc) or "timed out", request=request) from exc
-        except OSError as exc:
-            raise httpx.WriteError(str(exc), request=request) from exc
+        except OSError as exc:  # the server may have answered early (a 413) and hung up
+            write_error = exc
         try:
             if sock is not None:
                 sock.settimeout(timeouts.get("read"))
             response = conn.getresponse()
             content = response.read()
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out", request=request) from exc
-        except http.client.RemoteDisconnected as exc:
-            raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
-            ) from exc
-        except http.client.HTTPException as exc:  # a malformed or cut-short answer
-            raise httpx.RemoteProtocolError(repr(exc), request=request) from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc), request=request) from exc
+        except Exception as exc:
+            if write_error is not None:  # no early answer after all: the write failed
+                raise httpx.WriteError(str(write_error), request=request) from write_error
+            raise _read_error(exc, request) from exc
         return (
             response.status,
             response.reason,
             response.getheaders(),
             content,
-            not response.will_close,
+            write_error is None and not response.will_close,
         )
 
-    def _idle_connection(self, origin: tuple[str, str, int]) -> http.client.HTTPConnection | None:
+    def _idle_connection(self, origin: Origin) -> http.client.HTTPConnection | None:
+        now = self._monotonic()
         while True:
             with self._lock:
                 conns = self._idle.get(origin)
                 if not conns:
                     return None
-                conn = conns.pop()
-            if _alive(conn):
+                conn, since = conns.pop()
+            # a connection idle for long may have been dropped by the server or a NAT
+            # in between without a word: a request on it would end uncertain
+            if now - since < self._expiry and _alive(conn):
                 return conn
             conn.close()
 
-    def _release(self, origin: tuple[str, str, int], conn: http.client.HTTPConnection) -> None:
+    def _release(self, origin: Origin, conn: http.client.HTTPConnection) -> None:
         with self._lock:
             conns = self._idle.setdefault(origin, [])
             if not self._closed and len(conns) < self._max_idle:
-                conns.append(conn)
+                conns.append((conn, self._monotonic()))
                 return
         conn.close()
+
+
+def _read_error(exc: Exception, request: httpx.Request) -> httpx.TransportError:
+    """Name what went wrong once the request was sent, as httpcore would."""
+    if isinstance(exc, TimeoutError):
+        return httpx.ReadTimeout(str(exc) or "timed out", request=request)
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return httpx.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
+    if isinstance(exc, http.client.HTTPException):  # a malformed or cut-short answer
+        return httpx.RemoteProtocolError(repr(exc), request=request)
+    if isinstance(exc, OSError):
+        return httpx.ReadError(str(exc), request=request)
+    return httpx.RemoteProtocolError(f"unreadable answer: {exc!r}", request=request)
 
 
 def _alive(conn: http.client.HTTPConnection) -> bool:
@@ -212,11 +266,12 @@ def _alive(conn: http.client.HTTPConnection) -> bool:
     An idle HTTP/1.1 connection has nothing to read; if it is readable, the
     server closed it (or sent something unasked), so it must not be reused.
     """
-    sock: Any = conn.sock
+    sock = conn.sock
     if sock is None:
         return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return not poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable

@@ -23,7 +23,7 @@ import trustme
 
 from scheduler import dispatch
 from scheduler.accounts import load_accounts
-from scheduler.errors import RetryableError, UncertainError
+from scheduler.errors import PermanentError, RetryableError, UncertainError
 from scheduler.platforms import http as platform_http
 from scheduler.transport import ApiClient, KeepAliveTransport
 
@@ -312,7 +312,7 @@ def test_no_answer_after_the_request_went_out_is_uncertain() -> None:
 
     with raw_server(silent) as url, client() as c:
         c.timeout = httpx.Timeout(0.3, connect=2.0)
-        with pytest.raises(UncertainError, match="no answer after the request went out"):
+        with pytest.raises(UncertainError, match="no usable answer after the request went out"):
             platform_http.send(
                 "Mastodon",
                 lambda: c.post(url + "/api/v1/statuses", json={"status": "x"}),
@@ -328,9 +328,9 @@ def test_a_hang_up_after_the_request_is_uncertain_or_retried_where_keyed() -> No
         conn.close()
 
     with raw_server(hang_up) as url:
-        with pytest.raises(UncertainError, match="no answer after the request went out"):
+        with pytest.raises(UncertainError, match="no usable answer after the request went out"):
             post_once(url + "/api/v1/statuses")
-        with pytest.raises(RetryableError, match="no answer after the request went out"):
+        with pytest.raises(RetryableError, match="no usable answer after the request went out"):
             post_once(url + "/api/v1/statuses", idempotent=True)
 
 
@@ -347,6 +347,109 @@ def test_a_garbled_answer_is_uncertain() -> None:
 def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
     with client() as c, pytest.raises(httpx.UnsupportedProtocol):
         c.get("ftp://127.0.0.1/file")
+
+
+# --- what the review of this transport found ------------------------------------
+
+
+def test_a_non_ascii_answer_header_is_read_as_latin_1_not_a_crash() -> None:
+    def answer(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 201 Created\r\nX-Note: caf\xe9\r\n"
+            b'Content-Disposition: attachment; filename="r\xc3\xa9sum\xc3\xa9.txt"\r\n'
+            b'Content-Length: 10\r\n\r\n{"id":"1"}'
+        )
+
+    with raw_server(answer) as url:
+        reply = post_once(url + "/api/v1/statuses")
+    assert reply.json() == {"id": "1"}
+    assert reply.headers["x-note"] == "caf\xe9"
+
+
+def test_an_informational_answer_is_skipped_and_never_taken_by_the_next_request() -> None:
+    def slow_create(conn: socket.socket) -> None:
+        for post_id in (b"A", b"B"):
+            if not read_request(conn):
+                return
+            if post_id == b"A":
+                conn.sendall(b"HTTP/1.1 102 Processing\r\nX-Progress: 1\r\n\r\n")
+                conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n")
+            conn.sendall(b'HTTP/1.1 201 Created\r\nContent-Length: 10\r\n\r\n{"id":"%s"}' % post_id)
+
+    with raw_server(slow_create) as url, client() as c:
+        first = c.post(url + "/api/v1/statuses", json={"status": "A"})
+        second = c.post(url + "/api/v1/statuses", json={"status": "B"})
+    assert (first.status_code, first.json()) == (201, {"id": "A"})
+    assert (second.status_code, second.json()) == (201, {"id": "B"})
+
+
+def test_a_header_that_cannot_be_written_sends_nothing_and_is_retried() -> None:
+    with recording() as server, client() as c:
+        with pytest.raises(RetryableError, match="request failed before sending"):
+            platform_http.send(
+                "Mastodon",
+                lambda: c.post(server.url + "/x", json={}, headers={"Authorization": "t\r\nX: y"}),
+                idempotent=False,
+                reason=lambda r: r.text,
+            )
+        assert c.get(server.url + "/after").status_code == 200  # the client still works
+    assert [s["path"] for s in server.seen] == ["/after"]
+
+
+def test_an_early_answer_to_an_upload_is_read_with_the_platforms_words() -> None:
+    def too_big(conn: socket.socket) -> None:
+        read_request(conn)  # the headers only: then refuse the body
+        conn.sendall(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 19\r\nConnection: close\r\n"
+            b'\r\n{"error":"too big"}'
+        )
+        conn.shutdown(socket.SHUT_WR)
+        threading.Event().wait(0.2)
+        conn.close()
+
+    with raw_server(too_big) as url, client() as c, pytest.raises(PermanentError) as caught:
+        platform_http.send(
+            "Mastodon",
+            lambda: c.post(url + "/api/v2/media", content=b"x" * 20_000_000),
+            idempotent=False,
+            reason=lambda r: r.text,
+        )
+    assert caught.value.status == 413 and "too big" in str(caught.value)
+
+
+def test_an_idle_connection_past_its_expiry_is_not_reused() -> None:
+    now = [100.0]
+    transport = KeepAliveTransport(
+        ssl.create_default_context(), keepalive_expiry=5.0, monotonic=lambda: now[0]
+    )
+    with recording() as server, ApiClient(transport=transport, timeout=TIMEOUT) as c:
+        c.get(server.url + "/one")
+        now[0] += 4.9
+        c.get(server.url + "/two")  # idle 4.9 s: reused
+        assert server.connections == 1
+        now[0] += 5.0
+        c.get(server.url + "/three")  # idle 5 s: a new connection
+    assert server.connections == 2
+
+
+def test_an_answer_that_will_not_decode_is_uncertain_not_resent() -> None:
+    def not_gzip(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\nnot gzip!"
+        )
+
+    with raw_server(not_gzip) as url, pytest.raises(UncertainError, match="DecodingError"):
+        post_once(url + "/api/v1/statuses")
+
+
+def test_one_clients_cookie_calls_do_not_reach_another() -> None:
+    with client() as one, client() as two:
+        one.cookies.set("session", "abc")
+        one.cookies["other"] = "x"
+        assert not one.cookies and not two.cookies
+        assert one.cookies is not two.cookies
 
 
 # --- TLS --------------------------------------------------------------------------
