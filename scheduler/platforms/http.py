@@ -68,25 +68,22 @@ def send(
         httpx.ConnectTimeout,
         httpx.PoolTimeout,
         httpx.UnsupportedProtocol,
-    )
-    # transport errors raised after the request (maybe) went out
-    maybe_sent = (
-        httpx.ReadTimeout,
-        httpx.WriteTimeout,
-        httpx.RemoteProtocolError,
-        httpx.ReadError,
-        httpx.WriteError,
+        httpx.ProxyError,  # the proxy refused to connect us
     )
     try:
         response = request()
     except nothing_sent as exc:
         raise RetryableError(platform, f"could not connect: {_transport(exc)}") from None
-    except maybe_sent as exc:
-        cls = RetryableError if idempotent else UncertainError
-        raise cls(platform, f"no answer after the request went out: {_transport(exc)}") from None
-    except httpx.HTTPError as exc:
+    except httpx.LocalProtocolError as exc:  # the request could not even be written down
         raise RetryableError(
             platform, f"request failed before sending: {_transport(exc)}"
+        ) from None
+    except httpx.HTTPError as exc:
+        # anything else (a timeout, a hang-up, an answer that would not decode) came
+        # after the request may have gone out: resending could post twice
+        cls = RetryableError if idempotent else UncertainError
+        raise cls(
+            platform, f"no usable answer after the request went out: {_transport(exc)}"
         ) from None
     if response.is_success:
         return response
