@@ -268,7 +268,7 @@ class Ledger:
         try:
             with self._writing, self._begin() as connection:
                 yield connection
-        except OperationalError as exc:
+        except (OperationalError, self._updates.operational_error) as exc:
             raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
 
     @contextmanager
@@ -414,19 +414,29 @@ class Ledger:
         return update.row
 
     def _commit(self, batch: list[_Update]) -> None:
-        """Run waiting updates in one transaction (the write lock is held)."""
+        """Run waiting updates in one transaction (the write lock is held).
+
+        Nobody learns their row until the transaction is committed: if one update
+        fails, the whole batch is rolled back and every caller gets an error.
+        """
+        rows: list[Entry | None] = []
         try:
             with self._begin() as connection:
                 cursor = connection.connection.cursor()
                 try:
                     for update in batch:
-                        update.row = self._updates.run(cursor, update.names, update.params)
+                        rows.append(self._updates.run(cursor, update.names, update.params))
                 finally:
                     cursor.close()
-        except (OperationalError, self._updates.driver_error) as exc:
+        except Exception as exc:
             error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
-            for update in batch:
-                update.error = error
+            for i, update in enumerate(batch):
+                # the update that failed gets its own error (a bug keeps its traceback)
+                driver = isinstance(exc, (OperationalError, self._updates.driver_error))
+                update.error = exc if i == len(rows) and not driver else error
+        else:
+            for update, row in zip(batch, rows, strict=True):
+                update.row = row
         finally:
             for update in batch:
                 update.done = True
@@ -490,7 +500,7 @@ class _Update:
     names: tuple[str, ...]
     params: dict[str, Any]
     row: Entry | None = None
-    error: LedgerError | None = None
+    error: Exception | None = None
     done: bool = False
 
 
@@ -512,6 +522,7 @@ class _Updates:
         self.dialect = dialect
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
+        self.operational_error: type[Exception] = dialect.loaded_dbapi.OperationalError
         impl = {c.name: c.type.dialect_impl(dialect) for c in TABLE.c}
         self._bind = {n: t.bind_processor(dialect) for n, t in impl.items()}
         self._result = [(c.name, impl[c.name].result_processor(dialect, None)) for c in TABLE.c]

@@ -100,6 +100,35 @@ def test_what_writes_return_is_what_a_read_returns(ledger: Ledger) -> None:
         ledger.sent(10_000, ["x"], None, NOW)
 
 
+def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Ledger) -> None:
+    """Updates queued together commit together: none may believe its row was stored."""
+    good, bad = ledger.claim(claim("good"), NOW, "me"), ledger.claim(claim("bad"), NOW, "me")
+    assert good and bad
+    outcomes: dict[str, object] = {}
+
+    def write(name: str, entry_id: int, when: datetime) -> None:
+        try:
+            outcomes[name] = ledger.sending(entry_id, ["text"], when)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    with ledger._writing:  # hold the writer so that both updates queue for one commit
+        threads = [
+            threading.Thread(target=write, args=("good", good.id, NOW)),
+            threading.Thread(target=write, args=("bad", bad.id, NOW.replace(tzinfo=None))),
+        ]
+        for t in threads:
+            t.start()
+        while len(ledger._queue) < 2:
+            threading.Event().wait(0.001)
+    for t in threads:
+        t.join(5)
+    assert isinstance(outcomes["good"], LedgerError)
+    assert isinstance(outcomes["bad"], ValueError)  # the bug itself, with its traceback
+    assert [e.status for e in ledger.history()] == ["claimed", "claimed"]
+    assert ledger.sending(good.id, ["text"], NOW).status == "sending"  # the writer recovered
+
+
 def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
     a = ledger.claim(claim("a"), NOW, "me")
     b = ledger.claim(claim("b"), NOW, "me")
