@@ -1,12 +1,15 @@
 """The daemon: wake at each occurrence, claim it, send it at its account's pace, settle crashes.
 
 The ledger is the truth. On waking, every occurrence that fell due since the
-last wake and has no row is claimed (one transaction for a burst) before any
-request goes out, then queued on its account's lane. A lane sends one post at a
-time, no faster than the account's ``pace``, and never holds a worker while it
-waits; accounts never wait for each other. Right before a send the occurrence is
-planned again from the files in force: what was paused, ended, released or
-removed meanwhile is ``skipped`` with the reason. The text is rendered then too.
+last wake and has no row is queued on its account's lane. A lane sends one post
+at a time, no faster than the account's ``pace``, and never holds a worker while
+it waits; accounts never wait for each other. Right before a send the occurrence
+is planned again from the files in force: what was paused, ended, released or
+removed meanwhile is ``skipped`` with the reason. The text is rendered then too,
+and the row is claimed already ``sending`` with that text, in one write, before
+the request goes out (a key claimed by another process is not sent). A queued
+occurrence has no row yet: if the process dies, the next start finds it without
+one and sends it within grace, or records it ``missed``.
 
 Time comes from a :class:`Clockwork`: APScheduler in the daemon, a manual one in
 tests (an injected clock) and in ``run --once`` (which waits for retries within a
@@ -40,7 +43,7 @@ from scheduler.accounts import Account
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, log_delivery, owner_id
 from scheduler.errors import Problem, SolidarityError
-from scheduler.ledger import Claim, Entry, Ledger
+from scheduler.ledger import IN_FLIGHT, Claim, Entry, Ledger
 from scheduler.planning import Occurrence, jitter_of, next_instant, order, plan_post
 from scheduler.project import Project
 from scheduler.timeutil import format_duration
@@ -55,17 +58,16 @@ LOOKBACK = timedelta(days=7)  # how far back start-up gives a missed occurrence 
 DEFAULT_WORKERS = 40  # measured best of 8/20/40/80: see docs/benchmarks.md (fan-out)
 STOP_TIMEOUT = 10.0  # seconds in-flight requests get to finish on SIGTERM
 TROUBLE_PAUSE = timedelta(minutes=1)  # wait after the ledger failed, before trying again
-CLAIM_BATCH = 100  # occurrences claimed per transaction in a burst
 MAX_SLEEP = timedelta(hours=1)  # wake at least this often, whatever the schedule says
 _TICK = timedelta(microseconds=1)
 
 Located = tuple[LoadedCampaign, Post, Occurrence, Account]  # where a row's occurrence comes from
 
 
-class _Fresh(NamedTuple):
-    """A row this process just claimed, with the files it was planned from."""
+class _Pending(NamedTuple):
+    """A due occurrence queued on its lane, not yet claimed, with the files it came from."""
 
-    entry: Entry
+    claim: Claim
     project: Project
     located: Located
 
@@ -379,7 +381,7 @@ class Daemon:
         self._watermark: datetime | None = None
         self._wake_lock = threading.RLock()
         self._busy: set[str] = set()
-        self._fresh: dict[str, _Fresh] = {}  # rows just claimed by this process, by key
+        self._pending: dict[str, _Pending] = {}  # queued occurrences without a row yet, by key
         self._busy_lock = threading.Lock()
         self.failed = 0  # rows this process ended failed or uncertain (run --once's exit code)
         self.settled: list[Entry] | None = None  # every row settled, when a caller wants them
@@ -494,10 +496,9 @@ class Daemon:
         if not found:
             return
         taken = self.ledger.existing([occ.key for occ, _, _ in found])
-        due: list[Claim] = []
-        send_at: dict[str, datetime] = {}
         for occ, post, account in sorted(
-            (f for f in found if f[0].key not in taken), key=lambda f: order(f[0])
+            (f for f in found if f[0].key not in taken and f[0].key not in self._pending),
+            key=lambda f: order(f[0]),
         ):
             grace = grace_of(post)
             at = occ.scheduled_for + jitter_of(occ, post.jitter)
@@ -511,24 +512,16 @@ class Daemon:
                     + past_grace(late, grace)
                 )
                 self._final(self.ledger.record(claim, "missed", reason, now))
-            else:
-                due.append(claim)
-                send_at[claim.key] = at
-        # in batches: the first lanes start sending while the rest are being claimed
-        for i in range(0, len(due), CLAIM_BATCH):
-            for entry in self.ledger.claim_many(due[i : i + CLAIM_BATCH], now, self.owner):
-                # the lane need neither read the row back nor plan it again (same files)
-                self._fresh[entry.key] = _Fresh(entry, project, located[entry.key])
-                self._queue(entry, send_at[entry.key], now)
+            else:  # claimed by the lane as it sends: no write until then
+                self._pending[claim.key] = _Pending(claim, project, located[claim.key])
+                self._queue(claim.account, claim.key, at, now)
 
-    def _queue(self, entry: Entry, at: datetime, now: datetime) -> None:
-        """Put a claimed row on its lane now, or at its jittered time."""
+    def _queue(self, account: str, key: str, at: datetime, now: datetime) -> None:
+        """Put an occurrence on its lane now, or at its jittered time."""
         if at > now:
-            self.clockwork.call_at(
-                at, lambda: self.lanes.put(entry.account, entry.key), f"jitter:{entry.key}"
-            )
+            self.clockwork.call_at(at, lambda: self.lanes.put(account, key), f"jitter:{key}")
         else:
-            self.lanes.put(entry.account, entry.key)
+            self.lanes.put(account, key)
 
     def _plan_next_wake(self, now: datetime) -> None:
         upcoming = now + MAX_SLEEP
@@ -559,7 +552,7 @@ class Daemon:
             f"retry:{entry.key}",
         )
 
-    def _locate(self, entry: Entry) -> Located | str:
+    def _locate(self, entry: Entry | Claim) -> Located | str:
         """Plan a row's occurrence again from the files in force, or say why it is gone.
 
         The answer depends on the files and the row alone, not on the time.
@@ -619,13 +612,19 @@ class Daemon:
             self._release(key)
 
     def _deliver(self, key: str, started: float) -> None:
-        fresh = self._fresh.pop(key, None)
-        entry = fresh.entry if fresh is not None else self.ledger.get(key)
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            try:
+                entry = self._first(pending)
+            except Exception:  # tried again after a pause; a row it wrote is found then
+                self._pending.setdefault(key, pending)
+                raise
+            self._final(entry, time.monotonic() - started)
+            return
+        entry = self.ledger.get(key)
         if entry is None or entry.status not in ("claimed", "sending", "retrying"):
             return
-        # what _locate would say, if the files have not changed since the claim
-        located = fresh.located if fresh is not None and fresh.project is self.project else None
-        turned = self._turn(entry, located)
+        turned = self._turn(entry)
         if turned is None:  # not yet: its jittered time is ahead
             return
         entry = turned
@@ -634,9 +633,30 @@ class Daemon:
             return
         self._final(entry, time.monotonic() - started)
 
-    def _turn(self, entry: Entry, located: Located | None = None) -> Entry | None:
+    def _first(self, pending: _Pending) -> Entry | None:
+        """Send a queued occurrence for the first time: re-check it, claim it, try once."""
+        claim = pending.claim
+        # planned from the files in force? then _locate would say the same
+        found = pending.located if pending.project is self.project else self._locate(claim)
+        if isinstance(found, str):
+            self._requeue_replacements(claim)
+            return self.ledger.record(claim, "skipped", found, self.clockwork.now())
+        entry = self.dispatcher.attempt_new(claim, *found)
+        if entry is None:  # the key has a row: another process's, or this one's, half-done
+            row = self.ledger.get(claim.key)
+            if row is None or row.owner != self.owner or row.status not in IN_FLIGHT:
+                return None
+            entry = self._turn(row)  # a "sending" row is read back, never sent blindly
+            if entry is None:
+                return None
+        if entry.status in ("retrying", "sending") and entry.next_attempt_at is not None:
+            self._retry_at(entry)
+            return None
+        return entry
+
+    def _turn(self, entry: Entry) -> Entry | None:
         now = self.clockwork.now()
-        found = located or self._locate(entry)
+        found = self._locate(entry)
         account = self.project.accounts.get(entry.account)
         if entry.status == "sending":  # a request may have gone out: never send blindly
             if account is None:
@@ -657,7 +677,7 @@ class Daemon:
             at = entry.scheduled_for + jitter_of(occ, post.jitter)
             late = now - at
             if at > now:
-                self._queue(entry, at, now)
+                self._queue(entry.account, entry.key, at, now)
                 return None
             if late > grace:
                 return self.ledger.settle(
@@ -677,7 +697,7 @@ class Daemon:
             )
         return self.dispatcher.attempt(entry, lc, post, occ, account)
 
-    def _requeue_replacements(self, entry: Entry) -> None:
+    def _requeue_replacements(self, entry: Entry | Claim) -> None:
         """When a release changed whom a rotating slot features, claim the new person's post."""
         lc = self.project.campaign(entry.campaign)
         if lc is None or entry.person is None:
@@ -692,9 +712,12 @@ class Daemon:
             for o in plan_post(lc.campaign, post, instant, instant + _TICK, entry.account)
             if o.status == "due" and o.key != entry.key
         ]
-        claims = [claim_for(o, account) for o in fresh]
-        for new in self.ledger.claim_many(claims, self.clockwork.now(), self.owner):
-            self.lanes.put(new.account, new.key)
+        taken = self.ledger.existing([o.key for o in fresh])
+        for occ in fresh:
+            if occ.key not in taken and occ.key not in self._pending:
+                located = (lc, post, occ, account)
+                self._pending[occ.key] = _Pending(claim_for(occ, account), self.project, located)
+                self.lanes.put(occ.account, occ.key)
 
     # -- live edits ----------------------------------------------------------------
 
@@ -749,7 +772,6 @@ class Daemon:
             try:
                 found = self._locate(entry)
                 if isinstance(found, str):
-                    self._fresh.pop(entry.key, None)
                     self.clockwork.cancel(f"retry:{entry.key}")
                     self._final(self.ledger.settle(entry.id, "skipped", found, now))
             finally:
@@ -909,6 +931,6 @@ def serve(
         )
     left = daemon.lanes.queued()
     if left:
-        log.info("%d occurrence(s) stay claimed; the next start sends them within grace", left)
+        log.info("%d occurrence(s) not sent yet; the next start sends them within grace", left)
     daemon.ledger.close()
     log.info("stopped")

@@ -208,7 +208,7 @@ class Dispatcher:
     def attempt(
         self, entry: Entry, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
     ) -> Entry:
-        """Make one try and record its outcome.
+        """Make one try of a row and record its outcome.
 
         The text is rendered now (so a day counter is right for the day it goes
         out); a retry sends exactly the parts tried before. A retryable error
@@ -219,22 +219,52 @@ class Dispatcher:
         adapter = self.adapter(account)
         parts = entry.parts
         if not parts:
-            try:
-                message = self.project.renderer.message(
-                    lc, post, occ, account, self.live_limit(account, adapter)
-                )
-            except RenderError as exc:
-                return self.ledger.failed(entry.id, f"template error: {exc.problem}", self.clock())
-            if message.status == "too_long":
-                size = f"{message.length}/{message.limit}"
-                return self.ledger.failed(
-                    entry.id, f"too long for {account.platform.label}: {size}", self.clock()
-                )
-            parts = message.parts
+            found = self._render(lc, post, occ, account, adapter)
+            if isinstance(found, str):
+                return self.ledger.failed(entry.id, found, self.clock())
+            parts = found
         out = outgoing(self.project, lc, post, occ, parts, self.clock())
         if self.pacing:
             self.keep_pace(account)
-        entry = self.ledger.sending(entry.id, out.parts, self.clock())
+        return self._publish(self.ledger.sending(entry.id, out.parts, self.clock()), adapter, out)
+
+    def attempt_new(
+        self, claim: Claim, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
+    ) -> Entry | None:
+        """Make the first try of an occurrence that has no row yet; None if another has it.
+
+        The row is claimed as it goes out (``claim_sending``): one write before
+        the request instead of two. Until then the occurrence lives only in this
+        process; if it dies, the next start's catch-up finds the occurrence
+        without a row and sends it within grace, or records it missed.
+        """
+        adapter = self.adapter(account)
+        found = self._render(lc, post, occ, account, adapter)
+        if isinstance(found, str):  # recorded as a failed row, with the reason
+            entry = self.ledger.claim(claim, self.clock(), self.owner)
+            return None if entry is None else self.ledger.failed(entry.id, found, self.clock())
+        out = outgoing(self.project, lc, post, occ, found, self.clock())
+        if self.pacing:
+            self.keep_pace(account)
+        entry = self.ledger.claim_sending(claim, out.parts, self.clock(), self.owner)
+        return None if entry is None else self._publish(entry, adapter, out)
+
+    def _render(
+        self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account, adapter: Platform
+    ) -> tuple[str, ...] | str:
+        """Return the parts to send, or why they cannot be sent (a template error, too long)."""
+        try:
+            message = self.project.renderer.message(
+                lc, post, occ, account, self.live_limit(account, adapter)
+            )
+        except RenderError as exc:
+            return f"template error: {exc.problem}"
+        if message.status == "too_long":
+            return f"too long for {account.platform.label}: {message.length}/{message.limit}"
+        return message.parts
+
+    def _publish(self, entry: Entry, adapter: Platform, out: Outgoing) -> Entry:
+        """Send a row marked ``sending`` and record what came of it."""
         try:
             receipts = adapter.publish(out)
         except PermanentError as exc:

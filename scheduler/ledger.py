@@ -315,34 +315,22 @@ class Ledger:
         except IntegrityError:
             return None
 
-    def claim_many(self, claims: Sequence[Claim], now: datetime, owner: str) -> list[Entry]:
-        """Claim many occurrences in one transaction; return the rows this call inserted.
-
-        A burst (a thousand occurrences due at one instant) costs one commit, not
-        a thousand. Keys some process claimed before are left out of the result.
-        """
-        if not claims:
-            return []
-        taken = self.existing([c.key for c in claims])
-        fresh = [c for c in claims if c.key not in taken]
-        if not fresh:
-            return []
-        try:
-            with self._write() as connection:
-                cursor = connection.connection.cursor()
-                try:
-                    return [
-                        self._updates.insert(cursor, _row(c, now, owner, "claimed")) for c in fresh
-                    ]
-                finally:
-                    cursor.close()
-        except self._updates.integrity_error:  # another process claimed one meanwhile: one by one
-            found = (self.claim(c, now, owner) for c in fresh)
-            return [e for e in found if e is not None]
-
     def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
         """Record an occurrence that will not be sent (missed, skipped) with its reason."""
         return self.claim(claim, now, owner="", status=status, reason=reason)
+
+    def claim_sending(
+        self, claim: Claim, parts: Sequence[str], now: datetime, owner: str
+    ) -> Entry | None:
+        """Claim an occurrence right before its request goes out: one row, already ``sending``.
+
+        The same as ``claim`` then ``sending``, in one write; None if any process
+        has claimed the occurrence before (nothing must then be sent).
+        """
+        row = _row(claim, now, owner, "sending")
+        row["attempts"] = 1
+        row["parts"] = list(parts)
+        return self._submit(_Update((), row, insert=True))
 
     def sending(self, entry_id: int, parts: Sequence[str], now: datetime) -> Entry:
         """Mark that a request is about to go out with exactly these parts."""
@@ -399,7 +387,15 @@ class Ledger:
         its own row back only once it is committed.
         """
         params = {k: v for k, v in values.items() if k != "attempts"}
-        update = _Update(tuple(sorted(values)), {**params, "updated_at": now, "id": entry_id})
+        found = self._submit(
+            _Update(tuple(sorted(values)), {**params, "updated_at": now, "id": entry_id})
+        )
+        if found is None:
+            raise LedgerError(f"ledger row {entry_id} has disappeared")
+        return found
+
+    def _submit(self, update: _Update) -> Entry | None:
+        """Queue a write for the next group commit, take part in it, return its row."""
         with self._queue_lock:
             self._queue.append(update)
         with self._writing:
@@ -409,8 +405,6 @@ class Ledger:
                 self._commit(batch)
         if update.error is not None:
             raise update.error
-        if update.row is None:
-            raise LedgerError(f"ledger row {entry_id} has disappeared")
         return update.row
 
     def _commit(self, batch: list[_Update]) -> None:
@@ -425,7 +419,10 @@ class Ledger:
                 cursor = connection.connection.cursor()
                 try:
                     for update in batch:
-                        rows.append(self._updates.run(cursor, update.names, update.params))
+                        if update.insert:
+                            rows.append(self._updates.insert(cursor, update.params))
+                        else:
+                            rows.append(self._updates.run(cursor, update.names, update.params))
                 finally:
                     cursor.close()
         except Exception as exc:
@@ -497,8 +494,9 @@ class Ledger:
 class _Update:
     """One row update waiting to be committed, and then its outcome."""
 
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the columns an update sets
     params: dict[str, Any]
+    insert: bool = False  # a new row (params as _row gives them), unless its key is taken
     row: Entry | None = None
     error: Exception | None = None
     done: bool = False
@@ -508,7 +506,7 @@ INCREMENT = object()  # as a value of ``attempts``: one more than it was
 
 
 class _Updates:
-    """Run the row updates of deliveries on the driver's cursor.
+    """Run the row inserts and updates of deliveries on the driver's cursor.
 
     A delivery writes its row twice, and in a burst of a thousand deliveries
     SQLAlchemy's execution path (context, compiled parameters, result proxy) cost
@@ -527,19 +525,33 @@ class _Updates:
         self._bind = {n: t.bind_processor(dialect) for n, t in impl.items()}
         self._result = [(c.name, impl[c.name].result_processor(dialect, None)) for c in TABLE.c]
         self._compiled: dict[tuple[str, ...], tuple[str, list[str] | None]] = {}
-        inserting = (
-            insert(TABLE)
-            .returning(TABLE.c.id)
-            .compile(dialect=dialect, column_keys=list(_ROW_COLUMNS))
-        )
-        self._insert = (inserting.string, inserting.positiontup)
+        self._inserts: dict[tuple[str, ...], tuple[str, list[str] | None]] = {}
 
-    def insert(self, cursor: Any, row: dict[str, Any]) -> Entry:
-        """Insert a new row (as ``_row`` gives it) and return it, as a read would."""
-        sql, order = self._insert
+    def _insert_statement(self, columns: tuple[str, ...]) -> tuple[str, list[str] | None]:
+        """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`` for these columns."""
+        found = self._inserts.get(columns)
+        if found is None:
+            from sqlalchemy.dialects import postgresql, sqlite
+
+            upsert: Any = postgresql.insert if self.dialect.name == "postgresql" else sqlite.insert
+            statement = (
+                upsert(TABLE)
+                .on_conflict_do_nothing(index_elements=[TABLE.c.key])
+                .returning(TABLE.c.id)
+                .compile(dialect=self.dialect, column_keys=list(columns))
+            )
+            found = self._inserts[columns] = (statement.string, statement.positiontup)
+        return found
+
+    def insert(self, cursor: Any, row: dict[str, Any]) -> Entry | None:
+        """Insert a new row (as ``_row`` gives it) and return it as a read would; None if taken."""
+        sql, order = self._insert_statement(tuple(row))
         values = self._bound(row)
-        cursor.execute(sql, [values.get(n) for n in order] if order is not None else values)
-        (entry_id,) = cursor.fetchone()
+        cursor.execute(sql, [values[n] for n in order] if order is not None else values)
+        found = cursor.fetchone()
+        if found is None:  # the key was claimed before
+            return None
+        entry_id = found[0]
         return Entry(
             entry_id,
             row["key"],
@@ -550,7 +562,7 @@ class _Updates:
             row["person"],
             row["scheduled_for"].astimezone(UTC),
             row["status"],
-            (),
+            tuple(row.get("parts") or ()),
             None,
             None,
             row["attempts"],

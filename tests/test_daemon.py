@@ -8,6 +8,7 @@ import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -583,3 +584,46 @@ def test_a_row_read_back_as_not_posted_after_the_retry_window_fails_without_send
     (row,) = w.ledger.history()
     assert row.status == "failed" and "gave up after 1 tries" in (row.error or "")
     assert w.platforms.posts == []
+
+
+class FailingWrites(Ledger):
+    """A real ledger whose database refuses the next claim, or the next 'sent', once."""
+
+    fail_claim = False
+    fail_sent = False
+
+    def claim_sending(self, claim: Claim, parts: Sequence[str], now: datetime, owner: str) -> Any:
+        if self.fail_claim:
+            self.fail_claim = False
+            raise LedgerError("the ledger could not be written: disk I/O error")
+        return super().claim_sending(claim, parts, now, owner)
+
+    def sent(self, entry_id: int, remote_ids: Sequence[str], url: str | None, now: datetime) -> Any:
+        if self.fail_sent:
+            self.fail_sent = False
+            raise LedgerError("the ledger could not be written: disk I/O error")
+        return super().sent(entry_id, remote_ids, url, now)
+
+
+def test_a_ledger_failure_at_the_send_loses_nothing_and_sends_nothing_twice(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claim written as a post goes out, or the result after it, may fail."""
+    w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
+    w.ledger = FailingWrites(w.ledger.engine)
+    d = w.daemon()
+    d.start()
+    w.ledger.fail_claim = True  # Mastodon's claim fails: nothing went out; tried a minute later
+    with caplog.at_level(logging.ERROR):
+        w.run_until(utc(2026, 7, 1, 6, 5))
+    assert sum("disk I/O error" in r.getMessage() for r in caplog.records) == 1
+    assert sorted(p for p, _, _ in w.platforms.posts) == ["mastodon", "telegram"]
+    assert {s for s, _ in w.rows().values()} == {"sent"}
+    # the next day the result of a request that went out cannot be written: the row stays
+    # "sending" and is read back (Mastodon) or left uncertain (Telegram), never resent
+    w.ledger.fail_sent = True
+    w.run_until(utc(2026, 7, 2, 6, 5))
+    day_two = [p for p, _, when in w.platforms.posts if when and when.day == 2]
+    assert sorted(day_two) == ["mastodon", "telegram"]
+    statuses = sorted(e.status for e in w.ledger.history() if e.scheduled_for.day == 2)
+    assert statuses in (["sent", "sent"], ["sent", "uncertain"])

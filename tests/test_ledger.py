@@ -76,23 +76,26 @@ def test_what_writes_return_is_what_a_read_returns(ledger: Ledger) -> None:
     local = NOW.astimezone(baku)  # aware, not UTC: stored and returned as UTC
     claims = [
         Claim(f"k{i}", "c", "p", f"a{i}", "bluesky", "Sevinj" if i % 2 else None, local)
-        for i in range(5)
+        for i in range(4)
     ]
-    ledger.claim(claims[3], NOW, "other")  # claimed before: left out of the result
-    got = ledger.claim_many(claims, local + timedelta(microseconds=7), "me")
-    assert [e.key for e in got] == ["k0", "k1", "k2", "k4"]
-    for entry in got:
-        assert entry == ledger.get(entry.key)
+    at = local + timedelta(microseconds=7)
+    assert ledger.claim(claims[3], NOW, "other") is not None
+    got = [ledger.claim_sending(c, ["one", "twö"], at, "me") for c in claims]
+    assert got[3] is None  # claimed before: nothing to send
+    for entry in got[:3]:
+        assert entry is not None and entry == ledger.get(entry.key)
+        assert entry.status == "sending" and entry.attempts == 1
+        assert entry.parts == ("one", "twö") and entry.owner == "me"
         assert entry.scheduled_for.tzinfo == UTC and entry.scheduled_for == NOW
         assert entry.created_at == NOW + timedelta(microseconds=7)
     first = got[0]
+    assert first is not None
     steps = [
-        ledger.sending(first.id, ["one", "twö"], NOW + timedelta(seconds=1)),
         ledger.retrying(first.id, "429", NOW + timedelta(minutes=2), NOW + timedelta(seconds=2)),
         ledger.sending(first.id, ["one", "twö"], NOW + timedelta(minutes=2)),
         ledger.sent(first.id, ["at://1", "at://2"], None, NOW + timedelta(minutes=3)),
     ]
-    assert steps[2].attempts == 2 and steps[1].next_attempt_at == NOW + timedelta(minutes=2)
+    assert steps[1].attempts == 2 and steps[0].next_attempt_at == NOW + timedelta(minutes=2)
     assert steps[-1] == ledger.get(first.key)
     assert steps[-1].parts == ("one", "twö") and steps[-1].remote_id == "at://1"
     assert steps[-1].next_attempt_at is None and steps[-1].error is None
