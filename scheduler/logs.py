@@ -14,8 +14,8 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Collection, Iterable, Mapping
-from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
@@ -27,9 +27,10 @@ MIN_SECRET = 4  # shorter values would mask ordinary words
 
 # Character classes below never cross a quote or a backslash, so masking a JSON
 # line keeps it valid JSON. Each pattern comes with the substrings (of the line in
-# lower case) without which it cannot match: most lines have none of them, and a
-# substring test costs far less than a regex scan.
-_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+# lower case) without which it cannot match, or a cheaper pattern that must match
+# first: most lines have none of them, and a substring test costs far less than a
+# regex scan.
+_PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...] | re.Pattern[str]], ...] = (
     # a Discord webhook: https://discord.com/api/webhooks/<id>/<token>
     (
         re.compile(
@@ -40,7 +41,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
         ("discord",),
     ),
     # a Telegram bot token, alone or in /bot<token>/sendMessage
-    (re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"), MASK, (":",)),
+    (re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}"), MASK, re.compile(r":[A-Za-z0-9_-]{30}")),
     # an Authorization header (OAuth 1.0a's parameters are masked one by one below)
     (
         re.compile(
@@ -71,7 +72,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
             re.IGNORECASE,
         ),
         rf"\1{MASK}",
-        ("=",),
+        ("token=", "key=", "secret=", "password="),
     ),
 )
 
@@ -113,8 +114,12 @@ class Redactor:
         if literal is not None:
             text = literal.sub(MASK, text)
         lowered = text.lower()
-        for pattern, replacement, needles in _PATTERNS:
-            if any(n in lowered for n in needles):
+        for pattern, replacement, gate in _PATTERNS:
+            if (
+                gate.search(text)
+                if isinstance(gate, re.Pattern)
+                else any(n in lowered for n in gate)
+            ):
                 text = pattern.sub(replacement, text)
         return text
 
@@ -153,8 +158,9 @@ def _trie(words: Collection[str]) -> str:
 
 
 def _timestamp(record: logging.LogRecord) -> str:
-    when = datetime.fromtimestamp(record.created, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + (
+        f".{int(record.msecs):03d}Z"
+    )
 
 
 def _fields(record: logging.LogRecord) -> Mapping[str, Any]:
