@@ -54,7 +54,7 @@ def http_client(account: Account, transport: httpx.BaseTransport | None = None) 
 
     proxy = account.settings.proxy
     if transport is None and not proxy and not _environment_proxies():
-        transport = KeepAliveTransport(_tls())
+        transport = KeepAliveTransport(_tls)  # the CA bundle is loaded at the first https://
     return ApiClient(
         transport=transport,
         verify=_tls() if transport is None else True,

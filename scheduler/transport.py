@@ -93,11 +93,13 @@ class KeepAliveTransport(httpx.BaseTransport):
 
     def __init__(
         self,
-        ssl_context: ssl.SSLContext,
+        ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
         max_idle: int = 4,
         keepalive_expiry: float = KEEPALIVE_EXPIRY,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        # a context, or how to make one when the first https:// request needs it
+        # (loading the CA bundle costs 30-50 ms and 1-2 MB; plain-http use never pays)
         self._ssl = ssl_context
         self._max_idle = max_idle
         self._expiry = keepalive_expiry
@@ -151,7 +153,8 @@ class KeepAliveTransport(httpx.BaseTransport):
         timeout = timeouts.get("connect")
         conn: http.client.HTTPConnection
         if scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._ssl)
+            tls = self._ssl if isinstance(self._ssl, ssl.SSLContext) else self._ssl()
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=tls)
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.response_class = _FinalResponse
