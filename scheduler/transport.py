@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -59,7 +60,50 @@ class ApiClient(httpx.Client):
     Platform APIs authenticate by token; a cookie set by one answer must not ride
     along with the next post. It also spares every request the standard
     library's cookie machinery, about a third of the client's own CPU per request.
+
+    On a :class:`KeepAliveTransport`, a plain request (no auth flow, no redirect
+    to follow, no event hook, not streamed: every request of the adapters) goes
+    straight to the transport; anything else takes httpx's own path.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        transport = kwargs.get("transport")
+        self._direct = transport if isinstance(transport, KeepAliveTransport) else None
+
+    def send(
+        self,
+        request: httpx.Request,
+        *,
+        stream: bool = False,
+        auth: Any = httpx.USE_CLIENT_DEFAULT,
+        follow_redirects: Any = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Response:
+        direct = self._direct
+        default = httpx.USE_CLIENT_DEFAULT
+        plain = (
+            direct is not None
+            and not stream
+            and not self.is_closed
+            and self.auth is None
+            and (auth is default or auth is None)
+            and not (self.follow_redirects if follow_redirects is default else follow_redirects)
+            and not any(self.event_hooks.values())
+            and not request.url.userinfo
+        )
+        if not plain or direct is None:
+            return super().send(
+                request, stream=stream, auth=auth, follow_redirects=follow_redirects
+            )
+        # what httpx.Client.send does for such a request, without its layers
+        if "timeout" not in request.extensions:
+            request.extensions = {**request.extensions, "timeout": self.timeout.as_dict()}
+        started = time.perf_counter()
+        response = direct.handle_request(request)
+        response.request = request
+        response.read()
+        response.elapsed = timedelta(seconds=time.perf_counter() - started)
+        return response
 
     @property
     def cookies(self) -> httpx.Cookies:

@@ -349,6 +349,33 @@ def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
         c.get("ftp://127.0.0.1/file")
 
 
+def test_requests_that_need_httpx_own_path_still_get_it() -> None:
+    """Redirects to follow, auth flows, hooks and streams go through httpx's layers."""
+
+    def moved(handler: Recorder) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", "/landed")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    hooked: list[str] = []
+    with recording() as server, client() as c:
+        server.routes["/moved"] = moved
+        assert c.get(server.url + "/moved").status_code == 302  # not followed by default
+        followed = c.get(server.url + "/moved", follow_redirects=True)
+        assert followed.json()["path"] == "/landed"
+        with_auth = c.get(server.url + "/private", auth=("user", "pw")).json()
+        assert with_auth["headers"]["authorization"].startswith("Basic ")
+        c.event_hooks = {"request": [lambda r: hooked.append(r.url.path)], "response": []}
+        c.get(server.url + "/hooked")
+        c.event_hooks = {"request": [], "response": []}
+        with c.stream("GET", server.url + "/streamed") as streamed:
+            assert b"/streamed" in streamed.read()
+        plain = c.get(server.url + "/plain")
+        assert plain.elapsed.total_seconds() >= 0 and plain.request.url.path == "/plain"
+    assert hooked == ["/hooked"]
+
+
 # --- what the review of this transport found ------------------------------------
 
 
