@@ -34,6 +34,7 @@ import math
 import os
 import shutil
 import signal
+import ssl
 import statistics
 import subprocess
 import sys
@@ -367,8 +368,15 @@ def jobs(accounts: int, posts: int) -> list[tuple[str, str, bytes]]:
     ]
 
 
-def floor_threads(url: str, work: list[tuple[str, str, bytes]], concurrency: int) -> float:
-    """Send with ``concurrency`` threads, each with its own httpx.Client; return the start."""
+def floor_threads(
+    url: str,
+    work: list[tuple[str, str, bytes]],
+    concurrency: int,
+    make: Callable[[ssl.SSLContext], httpx.Client] = lambda tls: httpx.Client(
+        timeout=30, verify=tls
+    ),
+) -> float:
+    """Send with ``concurrency`` threads, each with its own client; return the start."""
     local = threading.local()
     clients: list[httpx.Client] = []
     tls = httpx.create_ssl_context()  # shared: building one per client costs ~50 ms
@@ -376,7 +384,7 @@ def floor_threads(url: str, work: list[tuple[str, str, bytes]], concurrency: int
     def one(job: tuple[str, str, bytes]) -> None:
         client = getattr(local, "client", None)
         if client is None:
-            client = local.client = httpx.Client(timeout=30, verify=tls)
+            client = local.client = make(tls)
             clients.append(client)
         path, key, body = job
         headers = {"Content-Type": "application/json", "X-Solidarity-Key": key}
@@ -394,25 +402,12 @@ def floor_ours(url: str, work: list[tuple[str, str, bytes]], concurrency: int) -
     """Like floor_threads, on the daemon's own HTTP stack (ApiClient, KeepAliveTransport)."""
     from scheduler.transport import ApiClient, KeepAliveTransport
 
-    local = threading.local()
-    clients: list[httpx.Client] = []
-    tls = httpx.create_ssl_context()
-
-    def one(job: tuple[str, str, bytes]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            client = local.client = ApiClient(transport=KeepAliveTransport(tls), timeout=30)
-            clients.append(client)
-        path, key, body = job
-        headers = {"Content-Type": "application/json", "X-Solidarity-Key": key}
-        client.post(url + path, content=body, headers=headers).raise_for_status()
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        start = time.time()
-        list(pool.map(one, work))
-    for client in clients:
-        client.close()
-    return start
+    return floor_threads(
+        url,
+        work,
+        concurrency,
+        lambda tls: ApiClient(transport=KeepAliveTransport(tls), timeout=30),
+    )
 
 
 def floor_asyncio(url: str, work: list[tuple[str, str, bytes]], concurrency: int) -> float:
