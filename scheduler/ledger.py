@@ -427,9 +427,9 @@ class Ledger:
                     cursor.close()
         except Exception as exc:
             error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
+            driver = isinstance(exc, (OperationalError, self._updates.driver_error))
             for i, update in enumerate(batch):
                 # the update that failed gets its own error (a bug keeps its traceback)
-                driver = isinstance(exc, (OperationalError, self._updates.driver_error))
                 update.error = exc if i == len(rows) and not driver else error
         else:
             for update, row in zip(batch, rows, strict=True):
@@ -519,7 +519,6 @@ class _Updates:
     def __init__(self, dialect: Any) -> None:
         self.dialect = dialect
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
-        self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
         self.operational_error: type[Exception] = dialect.loaded_dbapi.OperationalError
         impl = {c.name: c.type.dialect_impl(dialect) for c in TABLE.c}
         self._bind = {n: t.bind_processor(dialect) for n, t in impl.items()}
@@ -619,23 +618,6 @@ def _update_statement(names: tuple[str, ...]) -> TextualSelect:
         f"RETURNING {', '.join(col.name for col in c)}"
     )
     return text(sql).bindparams(*binds, bindparam("id", type_=c.id.type)).columns(*c)
-
-
-_ROW_COLUMNS = (
-    "key",
-    "campaign",
-    "post",
-    "account",
-    "platform",
-    "person",
-    "scheduled_for",
-    "status",
-    "attempts",
-    "owner",
-    "reason",
-    "created_at",
-    "updated_at",
-)
 
 
 def _row(
