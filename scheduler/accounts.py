@@ -73,14 +73,19 @@ def _expand(value: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
 
 
 def load_accounts(
-    path: Path, environ: Mapping[str, str], declared: set[str] | None = None
+    path: Path,
+    environ: Mapping[str, str],
+    declared: set[str] | None = None,
+    by_name: dict[str, list[Problem]] | None = None,
 ) -> tuple[dict[str, Account], list[Problem]]:
     """Load every account; return the valid ones and every problem.
 
     ``declared`` collects every name in the file, valid or not, so that a campaign
-    naming an invalid account is not told that the account does not exist.
+    naming an invalid account is not told that the account does not exist;
+    ``by_name`` collects each entry's own errors (what holds that account alone).
     """
     declared = set() if declared is None else declared
+    by_name = {} if by_name is None else by_name
     if not path.exists():
         return {}, [
             Problem(
@@ -111,6 +116,9 @@ def load_accounts(
         declared.add(str(name))
         account, found = _load_one(str(name), body, located, environ)
         problems.extend(found)
+        errors = [p for p in found if p.severity == "error"]
+        if errors or account is None:
+            by_name[str(name)] = errors
         if account is not None:
             accounts[account.name] = account
     return accounts, problems

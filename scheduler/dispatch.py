@@ -139,6 +139,15 @@ class Dispatcher:
     _last_post: dict[str, float] = field(default_factory=dict)
     _limits: dict[str, int | None] = field(default_factory=dict)
 
+    def keep_from(self, before: Dispatcher) -> None:
+        """Keep the sessions and live limits of the accounts whose settings did not change."""
+        for name, adapter in before._adapters.items():
+            old, now = before.project.accounts.get(name), self.project.accounts.get(name)
+            if old is not None and now is not None and old.settings == now.settings:
+                self._adapters[name] = adapter
+                if name in before._limits:
+                    self._limits[name] = before._limits[name]
+
     def keep_pace(self, account: Account) -> None:
         """Wait until the account's pace allows its next post; other accounts never wait."""
         pace = account.settings.pace.total_seconds()

@@ -1,4 +1,7 @@
-"""The send log: the single source of truth of what was sent, and the only module writing SQL.
+"""The send log: the single source of truth of what was sent, and where its SQL is written.
+
+Beside it, on the same engine: ``holds`` (the holds table) and ``manual`` (what a
+person settles by hand, and the guards of ``send``).
 
 One row per occurrence and account, unique on the occurrence's key. A row is
 claimed (inserted) before any request goes out, so two processes can never both
@@ -15,6 +18,7 @@ Statuses::
     missed     fell due while no daemon ran, past its grace
     skipped    paused, released or ended by the time it was due
     uncertain  the outcome is unknown; a human (or a read-back) must settle it
+    held       due while a hold or a file problem stopped it, past its grace
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Table,
@@ -55,10 +60,10 @@ from scheduler.errors import LedgerError
 log = logging.getLogger(__name__)
 
 Status = Literal[
-    "claimed", "sending", "retrying", "sent", "failed", "missed", "skipped", "uncertain"
+    "claimed", "sending", "retrying", "sent", "failed", "missed", "skipped", "uncertain", "held"
 ]
 IN_FLIGHT: tuple[Status, ...] = ("claimed", "sending", "retrying")
-FINAL: tuple[Status, ...] = ("sent", "failed", "missed", "skipped", "uncertain")
+FINAL: tuple[Status, ...] = ("sent", "failed", "missed", "skipped", "uncertain", "held")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -86,6 +91,10 @@ class Delivery(Base):
     """One occurrence on one account, and what became of it."""
 
     __tablename__ = "deliveries"
+    # what `send` asks before posting by hand: did this post go to this account lately?
+    __table_args__ = (
+        Index("ix_deliveries_recent", "campaign", "post", "account", "status", "sent_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(512), unique=True)
@@ -194,7 +203,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 _MIGRATING = threading.Lock()  # Alembic's command API keeps its context in module globals
 
 
-SCHEMA_HEAD = "0001"  # the newest migration in scheduler/migrations (a test keeps them equal)
+SCHEMA_HEAD = "0002"  # the newest migration in scheduler/migrations (a test keeps them equal)
 
 
 def _current(engine: Engine) -> bool:
@@ -316,7 +325,7 @@ class Ledger:
             return None
 
     def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
-        """Record an occurrence that will not be sent (missed, skipped) with its reason."""
+        """Record an occurrence that will not be sent (missed, skipped, held) with its reason."""
         return self.claim(claim, now, owner="", status=status, reason=reason)
 
     def claim_sending(
@@ -365,7 +374,7 @@ class Ledger:
         return self._set(entry_id, now, status="sending", error=error, next_attempt_at=at)
 
     def settle(self, entry_id: int, status: Status, reason: str, now: datetime) -> Entry:
-        """End an unsent row as ``skipped`` or ``missed`` (or ``failed``) with its reason."""
+        """End an unsent row as ``skipped``, ``missed`` or ``held`` (or ``failed``) with its reason."""
         values: dict[str, Any] = {"status": status, "next_attempt_at": None}
         values["error" if status == "failed" else "reason"] = reason
         return self._set(entry_id, now, **values)

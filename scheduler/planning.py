@@ -193,8 +193,11 @@ def plan_post(
         status: Status = "paused" if campaign.paused else "due"
         reason = "the campaign is paused" if campaign.paused else ""
         if isinstance(whom, str):
+            # Nobody to feature is skipped before anything else, paused or not: a
+            # "paused" row is still rendered for preview, and no template may run
+            # for an occurrence whose person was released.
             people: list[Person | None] = [None]
-            status, reason = ("paused" if campaign.paused else "skipped"), (reason or whom)
+            status, reason = "skipped", whom
         else:
             people = whom
         for account in accounts:

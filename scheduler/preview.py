@@ -6,10 +6,13 @@ import html
 import json
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scheduler.dryrun import Row
 from scheduler.project import Project
+
+if TYPE_CHECKING:  # preview loads SQLAlchemy only when there is a ledger to read holds from
+    from scheduler.holds import Hold
 
 WIDTH = 80
 INDENT = "        "
@@ -35,6 +38,29 @@ def as_json(row: Row) -> dict[str, Any]:
         "warnings": list(row.warnings),
         "key": occ.key,
     }
+
+
+def mark_held(rows: Sequence[Row], holds: Sequence[Hold]) -> list[Row]:
+    """Show the occurrences a hold in force covers as ``held``, with the hold's why.
+
+    Skipped and paused rows stay as they are: they are not sent, hold or no hold.
+    What the row would be once the hold is lifted stays in its warnings.
+    """
+    from scheduler.holds import covering
+
+    out: list[Row] = []
+    for row in rows:
+        occ = row.occurrence
+        hold = covering(holds, occ.campaign, occ.post, occ.account, occ.person)
+        if hold is None or row.status in ("skipped", "paused"):
+            out.append(row)
+            continue
+        source = "a person" if hold.is_command else hold.source
+        notes = [f"held ({hold.what}, by {source}): {hold.why}"]
+        if row.status != "ok":
+            notes.append(f"once the hold is lifted: {row.status}")
+        out.append(row._replace(status="held", warnings=(*notes, *row.warnings)))
+    return out
 
 
 def json_lines(rows: Sequence[Row]) -> str:

@@ -25,6 +25,11 @@ class Project:
     renderer: Renderer
     problems: list[Problem] = field(default_factory=list)
     declared: set[str] = field(default_factory=set)  # account names in the file, valid or not
+    # what a fail-safe reload needs to hold exactly what a problem touches:
+    rejected: list[LoadedCampaign] = field(default_factory=list)  # parsed, but with errors
+    unread: dict[str, list[Problem]] = field(default_factory=dict)  # campaign files not parsed
+    broken_accounts: dict[str, list[Problem]] = field(default_factory=dict)  # entries with errors
+    accounts_unread: list[Problem] = field(default_factory=list)  # accounts.yaml not readable
 
     @property
     def errors(self) -> list[Problem]:
@@ -58,16 +63,32 @@ class Project:
 def load_project(settings: Settings, environ: Mapping[str, str]) -> Project:
     """Load and cross-check every file; keep every problem found."""
     every, problems = load_campaigns(settings.campaigns)
+    unread: dict[str, list[Problem]] = {}
+    for problem in problems:
+        unread.setdefault(problem.path, []).append(problem)
     declared: set[str] = set()
-    accounts, account_problems = load_accounts(settings.accounts, environ, declared)
+    broken: dict[str, list[Problem]] = {}
+    accounts, account_problems = load_accounts(settings.accounts, environ, declared, broken)
     problems.extend(account_problems)
+    attributed = {id(p) for found in broken.values() for p in found}
+    accounts_unread = [
+        p for p in account_problems if p.severity == "error" and id(p) not in attributed
+    ]
     renderer = Renderer(settings.templates)
-    project = Project(settings, [], accounts, renderer, problems, declared)
+    project = Project(
+        settings, [], accounts, renderer, problems, declared, [], unread, broken, accounts_unread
+    )
     for lc in every:
         found = [*lc.problems, *_cross_check(project, lc)]
         problems.extend(found)
         if not any(p.severity == "error" for p in found):
             project.campaigns.append(lc)
+        else:
+            project.rejected.append(
+                LoadedCampaign(
+                    lc.campaign, lc.source, lc.path, tuple(found), lc.post_rows, lc.people_rows
+                )
+            )
     for account in project.accounts_in_use():
         problems.extend(
             account.unset_problems("validate and preview go on; run will refuse to start")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from scheduler.errors import Problem
+from scheduler.holdreports import lines as hold_lines
+from scheduler.holds import Hold
 from scheduler.ledger import Entry
 from scheduler.timeutil import zone
 
@@ -74,16 +78,27 @@ def status(
     campaigns: Sequence[tuple[str, str, str, bool]],
     upcoming: dict[str, list[tuple[datetime, str, str | None, list[str]]]],
     entries: Sequence[Entry],
+    holds: Sequence[Hold] = (),
 ) -> str:
-    """Summarise each campaign: next occurrences, last sends, and rows that need a human.
+    """Summarise the holds, then each campaign: next occurrences, last sends, rows for a human.
 
     ``campaigns`` holds (name, title, zone, paused); ``upcoming`` maps a campaign to
     (instant, post, person, accounts) in order.
     """
     zones = {name: tz for name, _t, tz, _p in campaigns}
     lines: list[str] = []
+    if holds:
+        lines.append(f"Holds in force ({len(holds)}): nothing they cover is sent")
+        lines.extend(hold_lines(holds, "  "))
+        lines.append("")
     for name, title, tz, paused in campaigns:
-        lines.append(f"{name}: {title} ({tz}){' [PAUSED: nothing is sent]' if paused else ''}")
+        whole = [
+            h for h in holds if h.campaign in (None, name) and h.post is None and h.person is None
+        ]
+        held = " [HELD]" if any(h.account is None for h in whole) else ""
+        lines.append(
+            f"{name}: {title} ({tz}){' [PAUSED: nothing is sent]' if paused else ''}{held}"
+        )
         for when, post, person, accounts in upcoming.get(name, [])[:5]:
             who = f" [{person}]" if person else ""
             lines.append(
@@ -106,6 +121,11 @@ def status(
                     ]
                 )
                 lines.append(f"      {e.error or e.reason or ''}"[:WIDTH])
+                if e.status == "uncertain":  # whole, however long: it is there to be copied
+                    lines.append(
+                        f"      settle it: solidarity resolve {shlex.quote(e.key)} --sent URL"
+                        " (or --not-sent)"
+                    )
         lines.append("")
     refused: dict[str, str] = {}
     for e in entries:
@@ -115,3 +135,21 @@ def status(
         lines.append("Accounts whose credentials were refused:")
         lines.extend(f"  {account}: {error}"[:WIDTH] for account, error in sorted(refused.items()))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def once(settled: Sequence[Entry], waiting: Sequence[Entry], problems: Sequence[Problem]) -> str:
+    """Say what ``run --once`` did: a line per row settled, per row left for the next run."""
+    lines = []
+    for entry in settled:
+        detail = entry.remote_url or entry.error or entry.reason or ""
+        lines.append(f"{entry.status:9} {entry.key} {detail}".rstrip())
+    for entry in waiting:
+        lines.append(f"{entry.status:9} {entry.key} {entry.error or ''} (the next run retries it)")
+    if not settled and not waiting:
+        lines.append("nothing due")
+    if problems:
+        lines.append(
+            f"{len(problems)} file problem(s) hold what they touch (see above); "
+            "`solidarity holds` lists them"
+        )
+    return "".join(f"{line}\n" for line in lines)

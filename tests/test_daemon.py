@@ -405,7 +405,7 @@ def test_a_removed_post_cancels_its_unsent_rows(tmp_path: Path) -> None:
     assert len(w.platforms.posts) == 1
 
 
-def test_an_invalid_edit_is_reported_and_the_last_valid_version_stays(
+def test_an_invalid_edit_holds_its_campaign_and_the_fix_within_grace_sends(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
@@ -415,23 +415,58 @@ def test_an_invalid_edit_is_reported_and_the_last_valid_version_stays(
     with caplog.at_level(logging.ERROR):
         assert not d.reload("test")
     assert any("c.yaml:" in r.getMessage() and "colour" in r.getMessage() for r in caplog.records)
-    assert any("last valid version stays" in r.getMessage() for r in caplog.records)
+    (hold,) = d.book.files
+    assert hold.campaign == "c" and hold.source.endswith("c.yaml:15") and "colour" in hold.why
     w.run_until(utc(2026, 7, 1, 6, 1))
-    assert len(w.platforms.posts) == 2
+    assert w.platforms.posts == []  # the old version does not go on sending
+    w.clock.now = utc(2026, 7, 1, 6, 10)
+    w.edit(DAILY)
+    assert d.reload("fixed")
+    assert d.book.files == ()
+    w.run_until(utc(2026, 7, 1, 6, 11))
+    assert len(w.platforms.posts) == 2  # released within its grace: it goes out, once
+    assert {s for s, _ in w.rows().values()} == {"sent"}
 
 
-def test_a_broken_template_edit_keeps_the_compiled_last_valid_one(tmp_path: Path) -> None:
+def test_an_occurrence_held_past_its_grace_ends_held_with_the_reason(tmp_path: Path) -> None:
+    w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
+    d = w.daemon()
+    d.start()
+    w.edit(DAILY.replace("timezone: Asia/Baku", "timezone: Asia/Baku\ncolor: red"))
+    assert not d.reload("test")
+    w.run_until(utc(2026, 7, 1, 6, 16))
+    assert w.platforms.posts == []
+    rows = w.rows()
+    assert len(rows) == 2
+    for status, reason in rows.values():
+        assert status == "held" and "c.yaml:4" in (reason or "") and "grace" in (reason or "")
+
+
+def test_a_broken_template_holds_the_posts_that_use_it_and_only_them(tmp_path: Path) -> None:
     campaign = DAILY.replace(
         '    text: "Day {{ person.detained_on | days_since }} for {{ person.name }}"',
         "    template: spot",
+    ) + textwrap.indent(
+        textwrap.dedent("""\
+            - id: other
+              cron: "0 10 * * *"
+              text: "Free the press"
+            """),
+        "  ",
     )
     w = World(tmp_path, campaign, utc(2026, 7, 1, 5, 0), spot="Free {{ person.name }}")
     d = w.daemon()
     d.start()
     (w.settings.templates / "spot.j2").write_text("Free {{ person.name ", "utf-8")
     assert not d.reload("test")
+    (hold,) = d.book.files
+    assert (hold.campaign, hold.post) == ("c", "daily") and "spot.j2:1" in hold.source
     w.run_until(utc(2026, 7, 1, 6, 1))
-    assert w.platforms.texts() == ["Free Sevinj Vagifgizi", "Free Sevinj Vagifgizi"]
+    assert w.platforms.texts() == ["Free the press", "Free the press"]
+    (w.settings.templates / "spot.j2").write_text("Free {{ person.name }}!", "utf-8")
+    assert d.reload("fixed")
+    w.run_until(utc(2026, 7, 1, 6, 2))
+    assert sorted(w.platforms.texts()) == ["Free Sevinj Vagifgizi!"] * 2 + ["Free the press"] * 2
 
 
 def test_a_post_added_live_goes_out_at_its_time(tmp_path: Path) -> None:

@@ -1,0 +1,79 @@
+"""The holds in force for one process: file holds, and command holds read from the ledger.
+
+Asked before every request, so it must be cheap: the ledger's holds are read at
+most once per ``ttl`` (half a second), whatever the burst; a ``hold`` command
+is obeyed by every daemon on that database within about a second. If the
+ledger cannot be read, the last holds known stay in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from scheduler.errors import SolidarityError
+from scheduler.holds import Hold, HoldStore
+
+log = logging.getLogger("scheduler.daemon")
+
+TTL = 0.5  # seconds between two reads of the ledger's holds
+
+
+class HoldBook:
+    """Every hold in force: the files' (set on reload) and the commands' (from the ledger)."""
+
+    def __init__(
+        self,
+        store: HoldStore | None,
+        *,
+        ttl: float = TTL,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.ttl = ttl
+        self.monotonic = monotonic
+        self._files: tuple[Hold, ...] = ()
+        self._commands: tuple[Hold, ...] = ()
+        self._read_at: float | None = None
+        self._lock = threading.Lock()
+
+    def set_files(self, holds: Sequence[Hold]) -> None:
+        """Put the file holds of the version just loaded in force."""
+        self._files = tuple(holds)
+
+    @property
+    def files(self) -> tuple[Hold, ...]:
+        """Return the file holds in force."""
+        return self._files
+
+    def current(self) -> tuple[Hold, ...]:
+        """Return every hold in force, reading the ledger's if the last read is ``ttl`` old."""
+        read_at = self._read_at
+        if read_at is None or self.monotonic() - read_at >= self.ttl:
+            self.refresh(force=False)
+        return self._files + self._commands
+
+    def refresh(self, *, force: bool = True) -> bool:
+        """Read the ledger's command holds now; return whether they changed."""
+        if self.store is None:
+            return False
+        with self._lock:
+            read_at = self._read_at
+            if not force and read_at is not None and self.monotonic() - read_at < self.ttl:
+                return False  # another thread has just read them
+            try:
+                found = tuple(h for h in self.store.all() if h.source == "command")
+            except SolidarityError as exc:
+                log.error("reading the holds failed: %s; the holds known stay in force", exc)
+                return False
+            finally:
+                self._read_at = self.monotonic()
+            changed = _scopes(found) != _scopes(self._commands)
+            self._commands = found
+            return changed
+
+
+def _scopes(holds: Sequence[Hold]) -> set[tuple[str | None, ...]]:
+    return {(h.campaign, h.post, h.person, h.account, h.why) for h in holds}
