@@ -134,7 +134,6 @@ class Daemon(Turns):
             transport=self.transport,
             retry_window=self.retry_window,
             owner=self.owner,
-            pacing=False,
         )
         if before is not None:  # keep sessions and live limits of accounts that did not change
             new.keep_from(before)

@@ -133,10 +133,7 @@ class Dispatcher:
     transport: httpx.BaseTransport | None = None
     retry_window: timedelta = DEFAULT_RETRY_WINDOW
     owner: str = field(default_factory=owner_id)
-    monotonic: Callable[[], float] = time.monotonic
-    pacing: bool = True  # the daemon paces accounts itself, without sleeping
     _adapters: dict[str, Platform] = field(default_factory=dict)
-    _last_post: dict[str, float] = field(default_factory=dict)
     _limits: dict[str, int | None] = field(default_factory=dict)
 
     def keep_from(self, before: Dispatcher) -> None:
@@ -147,16 +144,6 @@ class Dispatcher:
                 self._adapters[name] = adapter
                 if name in before._limits:
                     self._limits[name] = before._limits[name]
-
-    def keep_pace(self, account: Account) -> None:
-        """Wait until the account's pace allows its next post; other accounts never wait."""
-        pace = account.settings.pace.total_seconds()
-        last = self._last_post.get(account.name)
-        if pace > 0 and last is not None:
-            wait = last + pace - self.monotonic()
-            if wait > 0:
-                self.sleep(wait)
-        self._last_post[account.name] = self.monotonic()
 
     def adapter(self, account: Account) -> Platform:
         """Return the account's adapter (one per account, so sessions are reused).
@@ -190,30 +177,6 @@ class Dispatcher:
                 return None  # ask again next time
         return self._limits[account.name]
 
-    def deliver(self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account) -> Entry:
-        """Claim, render, publish and record one occurrence, retrying in place (``send``)."""
-        started = time.monotonic()
-        entry = self.ledger.claim(claim_for(occ, account), self.clock(), self.owner)
-        if entry is None:
-            existing = self.ledger.get(occ.key)
-            assert existing is not None
-            log.info("%s %s already %s; not sent again", occ.key, account.name, existing.status)
-            return existing
-        while True:
-            entry = self.attempt(entry, lc, post, occ, account)
-            if entry.status not in ("retrying", "sending") or entry.next_attempt_at is None:
-                break
-            wait = (entry.next_attempt_at - self.clock()).total_seconds()
-            if wait > 0:
-                self.sleep(wait)
-            if entry.status == "sending":
-                settled = self.verify(entry, account)
-                if settled is not None:
-                    entry = settled
-                    break
-        log_delivery(entry, time.monotonic() - started)
-        return entry
-
     def attempt(
         self, entry: Entry, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
     ) -> Entry:
@@ -233,8 +196,6 @@ class Dispatcher:
                 return self.ledger.failed(entry.id, found, self.clock())
             parts = found
         out = outgoing(self.project, lc, post, occ, parts, self.clock())
-        if self.pacing:
-            self.keep_pace(account)
         return self._publish(self.ledger.sending(entry.id, out.parts, self.clock()), adapter, out)
 
     def attempt_new(
@@ -253,8 +214,6 @@ class Dispatcher:
             entry = self.ledger.claim(claim, self.clock(), self.owner)
             return None if entry is None else self.ledger.failed(entry.id, found, self.clock())
         out = outgoing(self.project, lc, post, occ, found, self.clock())
-        if self.pacing:
-            self.keep_pace(account)
         entry = self.ledger.claim_sending(claim, out.parts, self.clock(), self.owner)
         return None if entry is None else self._publish(entry, adapter, out)
 

@@ -9,6 +9,7 @@ ends; of a repeating series only the newest waits). The other half,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -227,7 +228,10 @@ class Turns:
             self._requeue_replacements(claim)
             return self.ledger.record(claim, "skipped", found, now)
         post, occ = found[1], found[2]
-        decided = d.decide(due_of(occ, post), now, holds=self.book.current(), queued=True)
+        due = due_of(occ, post)
+        if claim.key in self._adhoc:  # a person asked for it now
+            due = dataclasses.replace(due, at=min(due.at, now))
+        decided = d.decide(due, now, holds=self.book.current(), queued=True)
         if not isinstance(decided, d.Send):
             return self._apply(decided, Pending(claim, self.project, found), now)
         entry = self.dispatcher.attempt_new(claim, *found)
