@@ -203,7 +203,10 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
             return
         daemon, waiting = runner.run_once(project, ledger, clock, mask_secrets)
         ledger.close()
-    click.echo(reports.once(daemon.settled or [], waiting, daemon.files.problems), nl=False)
+    click.echo(
+        reports.once(daemon.settled or [], waiting, daemon.files.problems, daemon.left_held),
+        nl=False,
+    )
     if daemon.failed or daemon.files.problems:
         sys.exit(1)
 

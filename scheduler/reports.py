@@ -137,15 +137,22 @@ def status(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def once(settled: Sequence[Entry], waiting: Sequence[Entry], problems: Sequence[Problem]) -> str:
-    """Say what ``run --once`` did: a line per row settled, per row left for the next run."""
+def once(
+    settled: Sequence[Entry],
+    waiting: Sequence[Entry],
+    problems: Sequence[Problem],
+    held: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Say what ``run --once`` did: a line per row settled, per occurrence left for the next run."""
     lines = []
     for entry in settled:
         detail = entry.remote_url or entry.error or entry.reason or ""
         lines.append(f"{entry.status:9} {entry.key} {detail}".rstrip())
     for entry in waiting:
         lines.append(f"{entry.status:9} {entry.key} {entry.error or ''} (the next run retries it)")
-    if not settled and not waiting:
+    for key, why in held:
+        lines.append(f"{'held':9} {key} {why} (the next run decides again)")
+    if not settled and not waiting and not held:
         lines.append("nothing due")
     if problems:
         lines.append(

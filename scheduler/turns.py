@@ -62,6 +62,7 @@ class Turns:
         self._pending: dict[str, Pending] = {}  # occurrences without a row yet, by key
         self._held: dict[str, tuple[str, datetime]] = {}  # waiting on a hold: account, until
         self._series: dict[tuple[str, str, str, str | None], str] = {}  # held first sends
+        self.left_held: list[tuple[str, str]] = []  # held, not waited for (--once): key, why
         self._adhoc: dict[str, Located] = {}  # sends asked for by a person (``send``), by key
 
     def _locate(self, entry: Entry | Claim) -> Located | str:
@@ -84,7 +85,7 @@ class Turns:
             return self.ledger.record(claim, decided.status, decided.reason, now)
         self._pending[claim.key] = pending
         if isinstance(decided, d.Hold):
-            self._hold_wait(claim.key, claim.account, decided.until, pending)
+            self._hold_wait(claim.key, claim.account, decided.reason, decided.until, pending)
         elif isinstance(decided, d.Wait):
             until = decided.until
             self.clockwork.call_at(
@@ -106,12 +107,13 @@ class Turns:
     # -- holds -------------------------------------------------------------------
 
     def _hold_wait(
-        self, key: str, account: str, until: datetime, pending: Pending | None = None
+        self, key: str, account: str, reason: str, until: datetime, pending: Pending | None = None
     ) -> None:
         """Keep an occurrence waiting on a hold until it is lifted, or until ``until``."""
         if not self.wait_for_holds:  # the next run decides again
             self._pending.pop(key, None)
-            log.info("%s %s: held; not sent by this run", key, account)
+            self.left_held.append((key, reason))
+            log.info("%s %s: %s; not sent by this run", key, account, reason)
             return
         now = self.clockwork.now()
         with self._busy_lock:
@@ -288,7 +290,7 @@ class Turns:
             )
         decided = d.decide(due, now, holds=self.book.current(), in_flight_until=window_ends)
         if isinstance(decided, d.Hold):
-            self._hold_wait(entry.key, entry.account, decided.until)
+            self._hold_wait(entry.key, entry.account, decided.reason, decided.until)
             return None
         if isinstance(decided, d.Miss):
             return self.ledger.settle(entry.id, "held", decided.reason, now)

@@ -284,3 +284,18 @@ def test_preview_goes_on_when_the_holds_cannot_be_read(world: dict[str, object])
     assert result.returncode == 0
     assert "warning: the holds could not be read" in result.stderr
     assert {r["status"] for r in json_rows(result.stdout)} == {"ok"}
+
+
+def test_run_once_under_a_hold_sends_nothing_says_so_and_a_resume_lets_it_go(
+    world: dict[str, object],
+) -> None:
+    world["env"]["SOLIDARITY_NOW"] = "2026-03-10T12:05:00+04:00"  # type: ignore[index]
+    assert solidarity(world, "hold", "--campaign", "c", "--why", "family asked").returncode == 0
+    held = solidarity(world, "run", "--once")
+    assert held.returncode == 0, held.stderr
+    assert posts(world) == []
+    assert "held" in held.stdout and "family asked" in held.stdout and "c/p/m/" in held.stdout
+    assert solidarity(world, "resume", "--campaign", "c").returncode == 0
+    sent = solidarity(world, "run", "--once")
+    assert sent.returncode == 0, sent.stderr
+    assert len(posts(world)) == 1 and "Journalism is not a crime." in str(posts(world)[0])
