@@ -13,7 +13,7 @@ import click
 
 from scheduler.accounts import Account
 from scheduler.config import DEFAULT_DB, Settings, environment
-from scheduler.errors import Problem, SolidarityError
+from scheduler.errors import Problem, SolidarityError, UsageError
 from scheduler.project import Project, load_project
 from scheduler.timeutil import parse_datetime
 
@@ -86,12 +86,14 @@ def report(problems: list[Problem]) -> None:
 
 
 def handle_errors(func: F) -> F:
-    """Turn the product's errors into messages and exit 1, never a traceback."""
+    """Turn the product's errors into messages and exit 1 (2 for wrong usage), never a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
         except SolidarityError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

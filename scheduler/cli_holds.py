@@ -16,7 +16,7 @@ from scheduler.cli_common import (
     settings_of,
 )
 from scheduler.config import Settings, environment
-from scheduler.errors import SolidarityError, UsageError
+from scheduler.errors import SolidarityError
 
 NAMES = [
     click.option("--campaign", metavar="C", default=None, help="only this campaign"),
@@ -170,7 +170,7 @@ def resolve(
 
     settings, now = settings_of(ctx, pop_globals(options))
     if missing_sqlite(settings.db):
-        raise UsageError(f"no ledger row has the key {key!r}: the ledger is empty")
+        raise SolidarityError(f"no ledger row has the key {key!r}: the ledger is empty")
     entry = manual.resolve(open_ledger(settings), key, url, why, now)
     detail = entry.remote_url if entry.status == "sent" else entry.error
     click.echo(f"{entry.key}: {entry.status} ({detail})")

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.campaigns import LoadedCampaign, Post
-from scheduler.errors import LedgerError, UsageError
+from scheduler.errors import LedgerError, SolidarityError
 from scheduler.holds import Hold, HoldStore, covering
 from scheduler.ledger import IN_FLIGHT, TABLE, Entry, Ledger
 from scheduler.planning import Occurrence, next_instant
@@ -50,11 +50,11 @@ def resolve(ledger: Ledger, key: str, url: str | None, why: str | None, now: dat
         raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
     entry = ledger.get(key)
     if entry is None:
-        raise UsageError(
+        raise SolidarityError(
             f"no ledger row has the key {key!r}; `solidarity history --format json` shows the keys"
         )
     if not changed:
-        raise UsageError(
+        raise SolidarityError(
             f"{key} is {entry.status}, not uncertain; only an uncertain row can be resolved"
         )
     return entry
@@ -169,7 +169,9 @@ def free_instant(ledger: Ledger | None, occurrences: Sequence[Occurrence]) -> li
         if not ledger.existing([o.key for o in found]):
             return found
         found = [o._replace(scheduled_for=o.scheduled_for + timedelta(seconds=1)) for o in found]
-    raise UsageError("an hour of manual sends is already recorded from this instant; try later")
+    raise SolidarityError(
+        "an hour of manual sends is already recorded from this instant; try later"
+    )
 
 
 def _cause(exc: BaseException) -> str:
