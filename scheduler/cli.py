@@ -169,6 +169,7 @@ def _held(rows: list[Row], url: str) -> list[Row]:
     except LedgerError as exc:
         click.echo(f"warning: the holds could not be read, so none is shown: {exc}", err=True)
         return rows
+    found = [h for h in found if h.is_command]  # file problems: this load shows its own
     return preview.mark_held(rows, found) if found else rows
 
 

@@ -30,7 +30,7 @@ from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, owne
 from scheduler.errors import Problem, SolidarityError
 from scheduler.holdbook import HoldBook
 from scheduler.holds import Hold, HoldStore
-from scheduler.inforce import InForce, assess
+from scheduler.inforce import InForce, assess, lifted
 from scheduler.lanes import Lanes
 from scheduler.ledger import Entry, Ledger
 from scheduler.locate import (
@@ -40,6 +40,8 @@ from scheduler.locate import (
     grace_of,
     plan_window,
     repeats,
+    touches,
+    went_already,
 )
 from scheduler.planning import next_instant, order
 from scheduler.project import Project
@@ -119,6 +121,7 @@ class Daemon(Turns):
         self.dispatcher = self._dispatcher(self.project)
         self.lanes = Lanes(self._process, clockwork, self._pace, workers)
         self._watermark: datetime | None = None
+        self._started: tuple[datetime, datetime] | None = None  # start, and how far it looked back
         self._wake_lock = threading.RLock()
         self._init_turns()
         self.failed = 0  # rows this process ended failed or uncertain (run --once's exit code)
@@ -158,6 +161,7 @@ class Daemon(Turns):
             else:
                 self.lanes.put(entry.account, entry.key)
         self._watermark = now - self.lookback
+        self._started = (now, self._watermark)
         self.wake()
         self.clockwork.call_at(now, self.warm, "warm")
 
@@ -196,8 +200,21 @@ class Daemon(Turns):
             self._watermark = now
             self._plan_next_wake(now)
 
-    def _settle_window(self, since: dict[str, datetime] | datetime, now: datetime) -> None:
-        """Decide every occurrence in ``(since, now]`` without a row: queue, wait or record it."""
+    def _settle_window(
+        self,
+        since: dict[str, datetime] | datetime,
+        now: datetime,
+        *,
+        lifted: Sequence[Hold] = (),
+        late_before: datetime | None = None,
+    ) -> None:
+        """Decide every occurrence in ``(since, now]`` without a row: queue, wait or record it.
+
+        ``lifted``: file holds just fixed; what they kept from going out past its
+        grace ends ``held``. ``late_before``: the last wake; an occurrence from
+        before it with a new identity (a campaign or post renamed, a rotation
+        moved by a release) is not sent if its slot went out already.
+        """
         project = self.project
         found = plan_window(project, since, now)
         if not found:
@@ -214,13 +231,27 @@ class Daemon(Turns):
         holds = self.book.current()
         for lc, post, occ, account in fresh:
             newest = latest.get((occ.campaign, occ.post, occ.account, occ.person))
+            due = due_of(occ, post)
             decided = d.decide(
-                due_of(occ, post),
+                due,
                 now,
                 stopped=occ.reason if occ.status != "due" else None,
                 holds=holds,
                 newer=newest if newest is not None and newest > occ.scheduled_for else None,
             )
+            kept = d.covering([h for h in lifted if h.since <= due.at], due)
+            if isinstance(decided, d.Miss) and decided.status == "missed" and kept is not None:
+                decided = d.Miss(
+                    f"held ({kept.what}: {kept.why}; source {kept.source}) until it was fixed; "
+                    + d.late_by(now - due.at, due.grace),
+                    "held",
+                )
+            if isinstance(decided, d.Send) and late_before and occ.scheduled_for <= late_before:
+                went = went_already(
+                    project, self.ledger.at(occ.account, occ.scheduled_for), lc, post, occ, account
+                )
+                if went is not None:
+                    decided = d.Skip(went)
             pending = Pending(claim_for(occ, account), project, (lc, post, occ, account))
             self._final(self._apply(decided, pending, now))
 
@@ -260,16 +291,26 @@ class Daemon(Turns):
             self._report(files, before, f"reloaded ({why})")
             self._cancel_gone()
             watermark = self._watermark or now
-            since = {  # a post added or moved within its grace goes out
-                f"{lc.campaign.name}/{post.id}": min(watermark, now - grace_of(post))
+            gone = lifted(before, files)
+            since = {  # a post added or moved within its grace goes out; a fix looks back
+                f"{lc.campaign.name}/{post.id}": min(
+                    [watermark, now - grace_of(post)]
+                    + [self._began(h) for h in gone if touches(h, lc, post)]
+                )
                 for lc in files.project.campaigns
                 for post in lc.campaign.posts
             }
-            self._settle_window(since, now)
+            self._settle_window(since, now, lifted=gone, late_before=watermark)
             self._watermark = now
             self._plan_next_wake(now)
         self.recheck_held()
         return not files.problems
+
+    def _began(self, hold: Hold) -> datetime:
+        """Return from when a lifted file hold kept occurrences from being planned."""
+        if self._started is not None and hold.since <= self._started[0]:
+            return self._started[1]  # in force since start-up: it also hid start-up's catch-up
+        return hold.since
 
     def _report(self, files: InForce, before: InForce, doing: str) -> None:
         """Log each new problem once and each fixed one; put the file holds in force."""

@@ -218,7 +218,14 @@ class Dispatcher:
         return None if entry is None else self._publish(entry, adapter, out)
 
     def _render(
-        self, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account, adapter: Platform
+        self,
+        lc: LoadedCampaign,
+        post: Post,
+        occ: Occurrence,
+        account: Account,
+        adapter: Platform,
+        *,
+        hold_on_error: bool = False,
     ) -> tuple[str, ...] | str:
         """Return the parts to send, or why they cannot be sent (a template error, too long)."""
         try:
@@ -226,6 +233,8 @@ class Dispatcher:
                 lc, post, occ, account, self.live_limit(account, adapter)
             )
         except RenderError as exc:
+            if hold_on_error:
+                raise
             return f"template error: {exc.problem}"
         if message.status == "too_long":
             return f"too long for {account.platform.label}: {message.length}/{message.limit}"

@@ -38,6 +38,7 @@ class HoldBook:
         self._commands: tuple[Hold, ...] = ()
         self._read_at: float | None = None
         self._lock = threading.Lock()
+        self.changes = 0  # how often the command holds were seen to change
 
     def set_files(self, holds: Sequence[Hold]) -> None:
         """Put the file holds of the version just loaded in force."""
@@ -72,6 +73,7 @@ class HoldBook:
                 self._read_at = self.monotonic()
             changed = _scopes(found) != _scopes(self._commands)
             self._commands = found
+            self.changes += changed
             return changed
 
 

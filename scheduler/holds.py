@@ -24,7 +24,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from scheduler.errors import LedgerError
+from scheduler.errors import LedgerError, UsageError
 from scheduler.ledger import Ledger, UTCDateTime
 
 COMMAND = "command"  # the source of a hold a person made
@@ -102,6 +102,15 @@ def scope_of(
     return f"{campaign or ''}|{post or ''}|{person or ''}|{account or ''}|{source}"
 
 
+def _named(**names: str | None) -> None:
+    """Refuse a blank name: an unset shell variable must not widen or lift a hold."""
+    for key, value in names.items():
+        if value is not None and not value.strip():
+            raise UsageError(
+                f"--{key} is empty; name a {key}, or leave --{key} out to mean every {key}"
+            )
+
+
 def covering(
     holds: Sequence[Hold], campaign: str, post: str, account: str, person: str | None
 ) -> Hold | None:
@@ -151,6 +160,7 @@ class HoldStore:
         now: datetime,
     ) -> Hold:
         """Hold what a person names; holding the same again keeps its since and updates why."""
+        _named(campaign=campaign, person=person, account=account)
         now = now.astimezone(UTC)
         wanted = Hold(campaign, person, account, why, now)
         for _ in range(3):  # another process may insert the same scope between read and write
@@ -172,6 +182,7 @@ class HoldStore:
 
     def remove(self, campaign: str | None, person: str | None, account: str | None) -> list[Hold]:
         """Lift the command holds naming exactly these (None: not named); return those lifted."""
+        _named(campaign=campaign, person=person, account=account)
         scope = scope_of(campaign, None, person, account, COMMAND)
         with self._transaction("written") as connection:
             found = [

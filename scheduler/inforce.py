@@ -19,21 +19,27 @@ re-reading a broken campaign file for the stops it still says.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from scheduler import dryrun
 from scheduler.campaigns import LoadedCampaign, Person, Post
 from scheduler.errors import Problem, ProblemsError, display_path
 from scheduler.holds import Hold
+from scheduler.locate import grace_of
 from scheduler.planning import next_instant, plan_post
 from scheduler.project import Project
 from scheduler.timeutil import parse_date_or_datetime, to_zone
 from scheduler.yamlfile import load_yaml
 
+_PAUSED = re.compile(r"^paused:\s*(true|True|TRUE|yes|on)\s*(#.*)?$", re.MULTILINE)
+_LENIENT: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NAME = re.compile(r"^name:\s*['\"]?([a-z0-9][a-z0-9_-]*)", re.MULTILINE)
 
 
@@ -131,6 +137,9 @@ def assess(new: Project, before: InForce | None, now: datetime) -> InForce:
         if old is not None and all(c.campaign.name != known for c in campaigns):
             campaigns.append(_with_stops(old, _raw(path)))
 
+    if before is not None:  # a hold that goes on keeps the time it began
+        began = {_scope(h): h.since for h in before.holds}
+        holds = [dataclasses.replace(h, since=began.get(_scope(h), h.since)) for h in holds]
     project = Project(
         new.settings,
         campaigns,
@@ -146,6 +155,16 @@ def assess(new: Project, before: InForce | None, now: datetime) -> InForce:
     return InForce(project, holds, sorted(set(problems)), by_path)
 
 
+def _scope(hold: Hold) -> tuple[str | None, ...]:
+    return (hold.campaign, hold.post, hold.person, hold.account)
+
+
+def lifted(before: InForce, after: InForce) -> list[Hold]:
+    """Return the file holds in force before that are no longer (their problem was fixed)."""
+    kept = {_scope(h) for h in after.holds}
+    return [h for h in before.holds if _scope(h) not in kept]
+
+
 def _names(lc: LoadedCampaign, post: Post) -> list[str]:
     return post.accounts if post.accounts is not None else lc.campaign.accounts
 
@@ -153,9 +172,10 @@ def _names(lc: LoadedCampaign, post: Post) -> list[str]:
 def _render_problems(
     project: Project, lc: LoadedCampaign, post: Post, now: datetime
 ) -> list[Problem]:
-    """Render a post over the next day (or at its next occurrence); return its errors."""
+    """Render a post from its grace ago (what may wait to go out) over the next day (or at its
+    next occurrence); return its errors."""
     tz = lc.campaign.tz
-    lo, hi = to_zone(now, tz), to_zone(now + timedelta(days=1), tz)
+    lo, hi = to_zone(now - grace_of(post), tz), to_zone(now + timedelta(days=1), tz)
     found = list(plan_post(lc.campaign, post, lo, hi))
     if not found:
         upcoming = next_instant(lc.campaign, post, hi)
@@ -169,11 +189,27 @@ def _render_problems(
 
 
 def _raw(path: str) -> Any:
-    """Read a campaign file that did not load, for the stops it may still say."""
+    """Read a campaign file that did not load, for the stops it may still say.
+
+    Leniently: a duplicate key (``paused: true`` written above an old
+    ``paused: false``) or a syntax error elsewhere must not hide a pause.
+    """
     try:
-        return load_yaml(Path(path)).data
-    except (ProblemsError, OSError, ValueError):
+        text = Path(path).read_text(encoding="utf-8", errors="replace")[:1_000_000]
+    except OSError:
         return None
+    data: Any = None
+    try:
+        data = load_yaml(Path(path)).data
+    except (ProblemsError, OSError, ValueError):
+        if not ("&" in text and "*" in text):  # no aliases: safe to parse once more
+            try:
+                data = yaml.load(text, Loader=_LENIENT)
+            except yaml.YAMLError:
+                data = None
+    if _PAUSED.search(text):
+        data = {**data, "paused": True} if isinstance(data, dict) else {"paused": True}
+    return data
 
 
 def _guess_name(path: str) -> str | None:
@@ -207,14 +243,15 @@ def _with_stops(old: LoadedCampaign, raw: Any) -> LoadedCampaign:
     if ends is not None and (c.ends is None or _as_date(ends) < _as_date(c.ends)):
         update["ends"] = ends
     accounts = raw.get("accounts")
+    defaults = c.accounts
     if isinstance(accounts, list):
-        update["accounts"] = [a for a in c.accounts if a in accounts]
+        defaults = update["accounts"] = [a for a in c.accounts if a in accounts]
     people = {p.get("id"): p for p in raw.get("people") or [] if isinstance(p, dict)}
     if isinstance(raw.get("people"), list):
         update["people"] = [_person_stops(p, people.get(p.id)) for p in c.people]
     if isinstance(raw.get("posts"), list):
         posts = {p.get("id"): p for p in raw["posts"] if isinstance(p, dict)}
-        update["posts"] = [_post_stops(p, posts[p.id]) for p in c.posts if p.id in posts]
+        update["posts"] = [_post_stops(p, posts[p.id], defaults) for p in c.posts if p.id in posts]
     if not update:
         return old
     return LoadedCampaign(
@@ -239,8 +276,11 @@ def _person_stops(person: Person, raw: Any) -> Person:
     return person.model_copy(update={"released_on": day})
 
 
-def _post_stops(post: Post, raw: dict[str, Any]) -> Post:
+def _post_stops(post: Post, raw: dict[str, Any], defaults: list[str]) -> Post:
     accounts = raw.get("accounts")
-    if post.accounts is not None and isinstance(accounts, list):
-        return post.model_copy(update={"accounts": [a for a in post.accounts if a in accounts]})
+    if isinstance(accounts, list):
+        mine = post.accounts if post.accounts is not None else defaults
+        return post.model_copy(update={"accounts": [a for a in mine if a in accounts]})
+    if post.accounts is None and defaults is not None:
+        return post  # the campaign's accounts, narrowed above
     return post

@@ -464,6 +464,13 @@ class Ledger:
                 found.update(connection.scalars(select(TABLE.c.key).where(TABLE.c.key.in_(chunk))))
         return found
 
+    def at(self, account: str, scheduled_for: datetime) -> list[Entry]:
+        """Return the rows of one account at one instant (every campaign, post and person)."""
+        c = TABLE.c
+        query = select(TABLE).where(c.scheduled_for == scheduled_for, c.account == account)
+        with self._read() as connection:
+            return [_entry(r) for r in connection.execute(query)]
+
     def in_flight(self) -> list[Entry]:
         """Return every row still claimed, sending or retrying, oldest first."""
         query = (

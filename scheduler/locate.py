@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from scheduler.accounts import Account
 from scheduler.campaigns import LoadedCampaign, Post
 from scheduler.decision import Due
+from scheduler.errors import RenderError
+from scheduler.holds import Hold
+from scheduler.ledger import Entry
 from scheduler.planning import Occurrence, jitter_of, plan_post
 from scheduler.project import Project
 
@@ -122,3 +126,48 @@ def plan_window(
                 if account is not None:
                     found.append((lc, post, occ, account))
     return found
+
+
+def touches(hold: Hold, lc: LoadedCampaign, post: Post) -> bool:
+    """Say whether a hold covers some occurrence of a post (any person)."""
+    names = post.accounts if post.accounts is not None else lc.campaign.accounts
+    return (
+        hold.campaign in (None, lc.campaign.name)
+        and hold.post in (None, post.id)
+        and (hold.account is None or hold.account in names)
+    )
+
+
+_NOTHING_WENT = ("skipped", "missed", "failed", "held")
+
+
+def went_already(
+    project: Project,
+    rows: Sequence[Entry],
+    lc: LoadedCampaign,
+    post: Post,
+    occ: Occurrence,
+    account: Account,
+) -> str | None:
+    """Say why a late new occurrence must not go out: its slot went out under another identity.
+
+    Another row of the same account at the same instant, of the same post (a
+    campaign renamed, or a rotation that a release moved to someone else), or of
+    the same campaign with the same text (a post renamed).
+    """
+    text: tuple[str, ...] | None = None
+    for row in rows:
+        if row.key == occ.key or row.status in _NOTHING_WENT:
+            continue
+        same = row.post == occ.post
+        if not same and row.campaign == occ.campaign:
+            if text is None:
+                try:
+                    text = project.renderer.message(lc, post, occ, account).parts
+                except RenderError:
+                    text = ()
+            same = bool(text) and tuple(row.parts) == text
+        if same:
+            where = row.remote_url or row.status
+            return f"this slot went out already as {row.key} ({where}); not posted again"
+    return None

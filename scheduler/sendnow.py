@@ -46,6 +46,9 @@ def prepare(
     from scheduler.holds import HoldStore
 
     lc, post, targets = target(project, campaign, post_id, account)
+    stopped = stop_of(lc, now)
+    if stopped is not None:
+        raise SolidarityError(f"nothing was sent: {stopped}")
     instant = now.astimezone(lc.campaign.tz).replace(microsecond=0)
     people = people_for(lc, post, person, now)
     occurrences = [
@@ -53,7 +56,8 @@ def prepare(
         for a in targets
         for who in people
     ]
-    holds = HoldStore(ledger).all() if ledger is not None else []
+    # file problems: this load has its own (a daemon's file holds may be older than the files)
+    holds = [h for h in HoldStore(ledger).all() if h.is_command] if ledger is not None else []
     refused = manual.refusals(lc, post, occurrences, holds, ledger, now, again)
     if refused:
         lines = "".join(f"\nrefused: {line}" for line in refused)
@@ -101,6 +105,20 @@ def carry_out(
         else:
             failed.append(f"{acct.name}: {entry.status}: {entry.error or entry.reason}")
     return done, failed
+
+
+def stop_of(lc: LoadedCampaign, now: datetime) -> str | None:
+    """Say why a campaign sends nothing now (paused, not started, ended), if it does not."""
+    from scheduler.timeutil import end_of, start_of
+
+    c = lc.campaign
+    if c.paused:
+        return f"{c.name} is paused ({lc.source.path}:{lc.line('paused')})"
+    if c.starts is not None and now < start_of(c.starts, c.tz):
+        return f"{c.name} starts on {c.starts}"
+    if c.ends is not None and now >= end_of(c.ends, c.tz):
+        return f"{c.name} ended on {c.ends}"
+    return None
 
 
 def people_for(

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from scheduler import decision as d
 from scheduler.clockwork import Clockwork
 from scheduler.dispatch import Dispatcher, claim_for, log_delivery
-from scheduler.errors import SolidarityError
+from scheduler.errors import RenderError, SolidarityError
 from scheduler.holdbook import HoldBook
 from scheduler.lanes import Lanes
 from scheduler.ledger import IN_FLIGHT, Claim, Entry, Ledger
@@ -63,6 +63,7 @@ class Turns:
         self._held: dict[str, tuple[str, datetime]] = {}  # waiting on a hold: account, until
         self._series: dict[tuple[str, str, str, str | None], str] = {}  # held first sends
         self.left_held: list[tuple[str, str]] = []  # held, not waited for (--once): key, why
+        self._holds_seen = 0  # the hold book's changes when what waits was last decided
         self._adhoc: dict[str, Located] = {}  # sends asked for by a person (``send``), by key
 
     def _locate(self, entry: Entry | Claim) -> Located | str:
@@ -147,8 +148,13 @@ class Turns:
             self.lanes.put(found[0], key)
 
     def _poll_holds(self) -> None:
-        """While something waits on a hold, read the ledger's holds; a lifted one lets it go."""
-        if self.book.refresh():
+        """While something waits on a hold, read the ledger's holds; a lifted one lets it go.
+
+        Any request may read a change first: what counts is whether the holds
+        changed since what waits was last decided, not whether this read saw it.
+        """
+        self.book.refresh()
+        if self.book.changes != self._holds_seen:
             self.recheck_held()
         with self._busy_lock:
             waiting = bool(self._held)
@@ -157,6 +163,7 @@ class Turns:
 
     def recheck_held(self) -> None:
         """Decide again about everything waiting on a hold (holds changed)."""
+        self._holds_seen = self.book.changes
         with self._busy_lock:
             held, self._held, self._series = self._held, {}, {}
         for key, (account, _until) in held.items():
@@ -231,18 +238,42 @@ class Turns:
             return self.ledger.record(claim, "skipped", found, now)
         post, occ = found[1], found[2]
         due = due_of(occ, post)
-        if claim.key in self._adhoc:  # a person asked for it now
+        if claim.key in self._adhoc:  # a person asked for it now: as the files are now
+            from scheduler.sendnow import stop_of
+
+            lc_now = self.project.campaign(claim.campaign)
+            stopped = "the campaign is gone" if lc_now is None else stop_of(lc_now, now)
+            if stopped is not None:
+                return self.ledger.record(claim, "skipped", stopped, now)
             due = dataclasses.replace(due, at=min(due.at, now))
         decided = d.decide(due, now, holds=self.book.current(), queued=True)
         if not isinstance(decided, d.Send):
             return self._apply(decided, Pending(claim, self.project, found), now)
-        entry = self.dispatcher.attempt_new(claim, *found)
+        try:
+            entry = self.dispatcher.attempt_new(claim, *found)
+        except RenderError as exc:  # a file problem: held until the template is fixed
+            return self._render_problem(Pending(claim, self.project, found), due, exc, now)
         if entry is None:  # the key has a row: another process's, or this one's, half-done
             row = self.ledger.get(claim.key)
             if row is None or row.owner != self.owner or row.status not in IN_FLIGHT:
                 return None
             return self._turn(row)  # a "sending" row is read back, never sent blindly
         return entry
+
+    def _render_problem(
+        self, pending: Pending, due: d.Due, exc: RenderError, now: datetime
+    ) -> Entry | None:
+        """Hold an occurrence whose template fails now; past its grace it ends ``held``."""
+        claim, until = pending.claim, due.at + due.grace
+        reason = f"held (its template fails: {exc.problem}; source {exc.problem.path}:{exc.problem.line})"
+        if now >= until:
+            return self.ledger.record(
+                claim, "held", f"{reason}; {d.late_by(now - due.at, due.grace)}", now
+            )
+        log.error("%s", exc.problem)
+        self._pending[claim.key] = pending
+        self._hold_wait(claim.key, claim.account, reason, until, pending)
+        return None
 
     def _turn(self, entry: Entry) -> Entry | None:
         """Take a row in flight one step on: read back, skip, wait, hold or try it once more."""
