@@ -1,7 +1,7 @@
 """Tests for scheduler.facets: Bluesky rich-text facet detection and facet records.
 
 Detection is checked against the cases of Bluesky's own rich-text-detection.test.ts,
-extracted into shared/conformance beside the repository (never copied into tests),
+copied into tests/conformance with their licences (tests/conformance/MANIFEST.txt),
 and every record built is checked against the facet lexicon stored there too.
 """
 
@@ -24,13 +24,13 @@ from scheduler.facets import (
     to_record,
 )
 
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 CASES = CONFORMANCE / "derived" / "bluesky-social" / "atproto" / "rich-text-detection.cases.json"
 LEXICONS = CONFORMANCE / "bluesky-social" / "atproto" / "lexicons"
 FACET_LEXICON = LEXICONS / "app" / "bsky" / "richtext" / "facet.json"
 DID_SYNTAX = CONFORMANCE / "bluesky-social" / "atproto-interop-tests" / "syntax"
 SECTIONS = ("detectFacets_segments", "tags", "cashtags")
-MISSING = f"Bluesky conformance data not found under {CONFORMANCE} (shared/ sits beside the repo)"
+MISSING = f"Bluesky conformance data not found under {CONFORMANCE} (tests/conformance is part of the repository)"
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f467"  # 1 grapheme, 25 bytes
 DOVE = "\U0001f54a\ufe0f"  # 1 grapheme, 7 bytes
 FLAG_AZ = "\U0001f1e6\U0001f1ff"  # 1 grapheme, 8 bytes

@@ -1,7 +1,7 @@
 """Tests for scheduler.text and scheduler.xtext: platform lengths, truncation, threads.
 
 X's counting is checked against twitter-text's own conformance files, read from
-shared/conformance beside the repository (never copied into tests).
+tests/conformance (copied with its licence; see tests/conformance/MANIFEST.txt).
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ from scheduler.text import (
     x_weighted_length,
 )
 
-CONFORMANCE = Path(__file__).resolve().parents[1].parent / "shared" / "conformance"
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
 TWITTER_TEXT = CONFORMANCE / "twitter" / "twitter-text"
-MISSING = (
-    f"twitter-text conformance data not found at {TWITTER_TEXT} (shared/ sits beside the repo)"
-)
+MISSING = f"twitter-text conformance data not found at {TWITTER_TEXT} (tests/conformance is part of the repository)"
 
 # validate.yml sections that use config v3 (emoji parsing on), which X uses today.
 V3_SECTIONS = (

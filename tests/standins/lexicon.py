@@ -1,7 +1,7 @@
 """Validate atproto data against Lexicon schemas, with the messages the PDS answers.
 
 A port of @atproto/lexicon's validators (complex.ts, primitives.ts, blob.ts), reading the
-schemas from shared/conformance beside the repository (never copied into tests). Values
+schemas from tests/conformance (copied with their licences). Values
 are in the JSON wire form: bytes as {"$bytes": b64}, links as {"$link": cid}, blobs as
 {"$type": "blob", "ref": {"$link": cid}, "mimeType": ..., "size": ...}.
 
@@ -23,9 +23,7 @@ import regex
 
 from tests.standins.atsyntax import FORMATS
 
-LEXICONS = (
-    Path(__file__).resolve().parents[3] / "shared/conformance/bluesky-social/atproto/lexicons"
-)
+LEXICONS = Path(__file__).resolve().parents[1] / "conformance/bluesky-social/atproto/lexicons"
 _GRAPHEME = regex.compile(r"\X")
 
 Def = dict[str, Any]
@@ -48,7 +46,7 @@ class Lexicons:
         if not paths:
             raise FileNotFoundError(
                 f"no lexicons under {', '.join(map(str, roots or (LEXICONS,)))} "
-                "(shared/ sits beside the repository)"
+                "(tests/conformance is part of the repository)"
             )
         return cls(json.loads(p.read_text(encoding="utf-8")) for p in paths)
 
