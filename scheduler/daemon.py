@@ -43,6 +43,7 @@ from scheduler.locate import (
     touches,
     went_already,
 )
+from scheduler.owners import owner_alive
 from scheduler.planning import next_instant, order
 from scheduler.project import Project
 from scheduler.serve import ledger_lock, serve
@@ -152,7 +153,7 @@ class Daemon(Turns):
         """Settle what a stopped process left in flight, then catch up and plan the next wake."""
         now = self.clockwork.now()
         self._report(self.files, InForce(self.project), "started")
-        left = self.ledger.in_flight()
+        left = [e for e in self.ledger.in_flight() if not owner_alive(e.owner)]
         if left:
             log.info("settling %d row(s) a stopped process left in flight", len(left))
         for entry in left:
@@ -345,7 +346,7 @@ class Daemon(Turns):
         """Skip, with the reason, the unsent rows whose occurrence the new files no longer have."""
         now = self.clockwork.now()
         for entry in self.ledger.in_flight():
-            if entry.status == "sending" or not self._take(entry.key):
+            if entry.status == "sending" or owner_alive(entry.owner) or not self._take(entry.key):
                 continue
             try:
                 found = self._locate(entry)

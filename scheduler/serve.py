@@ -40,7 +40,10 @@ def ledger_lock(url: str) -> Iterator[None]:
     if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         yield
         return
-    path = Path(f"{database}.lock")
+    if database.startswith("file:"):  # a URI filename (?uri=true): the path is before any ?
+        database = database[5:].split("?", 1)[0]
+    # the file's real path: a symlink, a relative path or a URI form reach the same lock
+    path = Path(f"{os.path.realpath(database)}.lock")
     handle = path.open("a+")
     try:
         try:
