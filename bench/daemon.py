@@ -66,7 +66,12 @@ PROFILE_DIR: Path | None = None  # --profile: run the daemon under cProfile, eve
 PROFILE_CLOCK = "wall"  # or "cpu": each thread's CPU time (time.thread_time)
 
 
+COMMAND: list[str] | None = None  # another checkout's CLI in place of this one's (holds.py)
+
+
 def solidarity_command() -> list[str]:
+    if COMMAND is not None:
+        return list(COMMAND)
     exe = shutil.which("solidarity")
     return [exe] if exe else [sys.executable, "-m", "scheduler"]
 

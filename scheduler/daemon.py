@@ -277,13 +277,19 @@ class Daemon(Turns):
             return False
         now = self.clockwork.now()
         try:
-            project = self.load()
-        except (SolidarityError, OSError) as exc:  # nothing can be trusted: hold everything
-            log.error("reload (%s) failed: %s; all posting is held until the files load", why, exc)
-            stop = Hold(None, None, None, str(exc), now, source="(loading the files)")
-            files = InForce(self.project, [stop], [], self.files.by_path)
-        else:
-            files = assess(project, self.files, now)
+            files = assess(self.load(), self.files, now)
+        except Exception as exc:  # nothing can be trusted: hold everything until a load works
+            if isinstance(exc, (SolidarityError, OSError)):
+                log.error(
+                    "reload (%s) failed: %s; all posting is held until the files load", why, exc
+                )
+            else:  # a bug: keep its traceback for the report
+                log.exception("reload (%s) failed unexpectedly; all posting is held", why)
+            stop = Hold(
+                None, None, None, str(exc) or type(exc).__name__, now, source="(loading the files)"
+            )
+            problem = Problem("(loading the files)", 0, stop.why)
+            files = InForce(self.project, [stop], [problem], self.files.by_path)
         with self._wake_lock:
             before = self.files
             self.files, self.project = files, files.project

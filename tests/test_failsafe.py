@@ -10,6 +10,7 @@ import httpx
 from scheduler.daemon import Daemon, ManualClockwork
 from scheduler.holdbook import HoldBook
 from scheduler.holds import HoldStore
+from scheduler.project import Project
 from tests.test_daemon import ACCOUNTS, DAILY, World, utc
 
 ROTATING = """\
@@ -262,3 +263,26 @@ def test_a_hold_over_the_repeated_autumn_hour_fires_once_and_ends_held(tmp_path:
     assert w.platforms.posts == []
     assert [(e.status, e.scheduled_for) for e in rows] == [("held", utc(2026, 10, 25, 0, 30))]
     assert "stop" in (rows[0].reason or "") and "grace" in (rows[0].reason or "")
+
+
+def test_a_load_that_fails_unexpectedly_holds_everything_until_a_load_works(
+    tmp_path: Path,
+) -> None:
+    w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
+    d = daemon(w)
+    d.start()
+    good = d.load
+
+    def broken() -> Project:
+        raise RuntimeError("a bug while loading")
+
+    d.load = broken
+    assert not d.reload("bug")
+    (hold,) = d.book.files
+    assert (hold.campaign, hold.account, hold.post) == (None, None, None)
+    w.run_until(utc(2026, 7, 1, 6, 1))
+    assert w.platforms.posts == []
+    d.load = good
+    assert d.reload("fixed")
+    w.run_until(utc(2026, 7, 1, 6, 2))
+    assert len(w.platforms.posts) == 2
