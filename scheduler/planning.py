@@ -10,6 +10,7 @@ triggers never see a daylight-saving change.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -132,7 +133,10 @@ def instants(
     """Yield ``(n, instant)`` for each occurrence of a post in ``[start, end)``.
 
     ``n`` counts occurrences from the campaign's ``starts`` (0 for the first) when
-    the post rotates; otherwise it is only the order within the window.
+    the post rotates; otherwise it is only the order within the window. The
+    count up to a few days before the window is arithmetic (``every``) or by
+    whole months (``cron``), so a campaign that started years ago costs no more
+    than one that started last week.
     """
     tz = campaign.tz
     lo = start
@@ -144,9 +148,13 @@ def instants(
     if lo >= hi:
         return
     count_from = lo
+    n = 0
     if post.rotate and campaign.starts is not None:
         count_from = start_of(campaign.starts, tz)
-    n = 0
+        skip_to = lo - 2 * _SLACK  # near the window, count one by one (zone changes)
+        if skip_to > count_from + 2 * _SLACK and post.at is None:
+            n = _count_walls(campaign, post, _wall(count_from, campaign), _wall(skip_to, campaign))
+            count_from = skip_to
     recent: list[datetime] = []
     for wall in _wall_times(campaign, post, _wall(count_from, campaign) - _SLACK):
         moment = localize(wall, tz)
@@ -160,6 +168,86 @@ def instants(
         if moment >= lo:
             yield n, moment
         n += 1
+
+
+def _count_walls(campaign: Campaign, post: Post, wall_from: datetime, wall_to: datetime) -> int:
+    """Count a repeating post's wall-clock fire times in ``[wall_from, wall_to)``, fast."""
+    if post.cron is not None:
+        return _cron_count(post.cron, wall_from, wall_to)
+    interval = post.every_delta
+    assert interval is not None
+    anchor = post.anchor or start_of(campaign.starts or date(1970, 1, 1), campaign.tz)
+    anchor_wall = _wall(anchor, campaign) if anchor.tzinfo else anchor
+    step = interval.total_seconds()
+
+    def fired_before(wall: datetime) -> int:  # fire times anchor + k*step (k >= 0) before wall
+        return max(0, math.ceil((wall - anchor_wall).total_seconds() / step))
+
+    return max(0, fired_before(wall_to) - fired_before(wall_from))
+
+
+def _cron_count(expr: str, wall_from: datetime, wall_to: datetime) -> int:
+    """Count a cron expression's wall-clock fire times in ``[wall_from, wall_to)``."""
+    first_day = wall_from.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    last_day = wall_to.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first_day >= last_day:
+        return _cron_between(expr, wall_from, wall_to)
+    count = _cron_between(expr, wall_from, first_day) + _cron_between(expr, last_day, wall_to)
+    day = first_day
+    while day < last_day:  # whole days: by whole months where it can
+        month_end = datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+        if day.day == 1 and month_end <= last_day:
+            count += _cron_month_count(expr, day.year, day.month)
+            day = month_end
+        else:
+            upto = min(month_end, last_day)
+            count += _cron_between(expr, day, upto)
+            day = upto
+    return count
+
+
+@lru_cache(maxsize=65536)
+def _cron_month_count(expr: str, year: int, month: int) -> int:
+    """Count a cron expression's fire times in one month without listing them.
+
+    The hour and minute fields do not depend on the day: a month holds (its
+    matching days) x (the fire times of one matching day).
+    """
+    trigger = _cron_trigger(expr)
+    start = datetime(year, month, 1, tzinfo=UTC)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+    days = 0
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < end:
+        days += 1
+        midnight = fire.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        fire = trigger.get_next_fire_time(None, midnight)
+    return days * _cron_per_day(expr) if days else 0
+
+
+@lru_cache(maxsize=4096)
+def _cron_per_day(expr: str) -> int:
+    """Count the fire times of a cron expression on any day it fires."""
+    trigger = _cron_trigger(expr)
+    fire = trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC))
+    if fire is None:
+        return 0
+    day_end = fire.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    count = 0
+    while fire is not None and fire < day_end:
+        count += 1
+        fire = trigger.get_next_fire_time(fire, fire)
+    return count
+
+
+def _cron_between(expr: str, wall_from: datetime, wall_to: datetime) -> int:
+    """Count fire times in ``[wall_from, wall_to)`` from the months' cached lists."""
+    count = 0
+    year, month = wall_from.year, wall_from.month
+    while datetime(year, month, 1) < wall_to:
+        count += sum(1 for w in _cron_month(expr, year, month) if wall_from <= w < wall_to)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return count
 
 
 def next_instant(campaign: Campaign, post: Post, after: datetime) -> datetime | None:
