@@ -116,6 +116,45 @@ def _watch(
     return threads
 
 
+class _Reloader:
+    """Reload the files on a thread of its own, one load at a time, the latest request last.
+
+    Requests that arrive during a load are folded into one more load after it.
+    Stopping does not wait for a load in progress (the thread is a daemon thread).
+    """
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+        self._lock = threading.Condition()
+        self._asked: list[str] = []
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="reload", daemon=True)
+        self._thread.start()
+
+    def ask(self, why: str) -> None:
+        with self._lock:
+            self._asked.append(why)
+            self._lock.notify()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(lambda: self._asked or self._stopping)
+                if self._stopping:
+                    return
+                asked, self._asked = self._asked, []
+            why = asked[-1] if len(asked) == 1 else f"{asked[0]} and more"
+            try:
+                self.daemon.reload(why)
+            except Exception:  # a bug: report it, keep the version in force, keep running
+                log.exception("reloading failed unexpectedly; the version in force stays")
+
+
 def serve(
     daemon: Daemon,
     clockwork: SchedulerClockwork,
@@ -151,6 +190,7 @@ def serve(
         len(daemon.project.accounts),
         f"{daemon.next_wake:%Y-%m-%d %H:%M:%S %Z}" if daemon.next_wake else "-",
     )
+    reloads = _Reloader(daemon)
     while True:
         wakeup.wait(3600)
         wakeup.clear()
@@ -159,13 +199,9 @@ def serve(
             asked.append(requests.popleft())
         if "stop" in asked:
             break
-        if asked:
-            try:
-                daemon.reload(asked[-1] if len(asked) == 1 else f"{asked[0]} and more")
-            except Exception:  # a bug: report it, keep the version in force, keep running
-                log.exception(
-                    "reloading failed unexpectedly; the last valid version stays in force"
-                )
+        if asked:  # off this thread: a slow load never keeps a signal waiting
+            reloads.ask(asked[-1] if len(asked) == 1 else f"{asked[0]} and more")
+    reloads.stop()
     log.info("stopping: no new work; waiting up to %.0fs for requests in flight", stop_timeout)
     stop_watching.set()
     clockwork.shutdown()
