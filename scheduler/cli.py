@@ -10,12 +10,13 @@ from typing import Any
 
 import click
 
-from scheduler import dryrun, preview
+from scheduler import dryrun, preview, redact, redacted_io
 from scheduler.cli_common import (
     global_options,
     handle_errors,
     load_for,
     mask_secrets,
+    mask_secrets_of,
     missing_sqlite,
     open_ledger,
     pop_globals,
@@ -37,6 +38,8 @@ from scheduler.timeutil import parse_date_or_datetime
 def cli(ctx: click.Context, /, **options: Any) -> None:
     """Schedule solidarity posts from campaign files: validate, preview, run."""
     ctx.obj = options
+    # main() masks the streams already; a test's runner swaps in its own
+    ctx.with_resource(redacted_io.redacted_streams())
 
 
 for command in (send, hold, resume, holds_command, resolve):
@@ -145,7 +148,7 @@ def preview_command(
     else:
         out = preview.table(rows, project)
     if output is not None:
-        output.write_text(out, encoding="utf-8")
+        output.write_text(redact.redact(out), encoding="utf-8")
     else:
         click.echo(out, nl=False)
     report(project.problems)
@@ -193,11 +196,12 @@ def run(ctx: click.Context, /, once: bool, log_format: str, **options: Any) -> N
     from scheduler.serve import ledger_lock
 
     settings, now = settings_of(ctx, pop_globals(options))
+    clock = runner.running_clock(now)  # from now on: loading must not make every wake late
     _configure_logging(log_format)
     project = runner.loader(settings)()
     mask_secrets(project)
     runner.refuse_missing_secrets(project, report)
-    ledger, clock = open_ledger(settings), runner.running_clock(now)
+    ledger = open_ledger(settings)
     with ledger_lock(settings.db):
         if not once:
             runner.serve_daemon(settings, project, ledger, clock, _workers(), mask_secrets)
@@ -256,6 +260,7 @@ def history(
     if missing_sqlite(settings.db):
         click.echo("Nothing in the ledger yet." if fmt == "table" else "", nl=fmt == "table")
         return
+    mask_secrets_of(settings)  # rows stored before masking was done where they are written
     ledger = open_ledger(settings)
     entries = ledger.history(campaign=campaign, since=start)
     from scheduler import reports
@@ -351,6 +356,7 @@ def accounts_check(ctx: click.Context, /, account: str | None, **options: Any) -
 
 def main() -> None:
     """Run the command line, with ``.env`` read first (the real environment wins)."""
+    redacted_io.install_streams()  # whatever prints, and whatever it prints, is masked
     remember_real_environment()
     for key, value in environment().items():
         os.environ.setdefault(key, value)

@@ -74,10 +74,20 @@ def load_for(ctx: click.Context, options: dict[str, Any]) -> tuple[Project, date
 
 
 def mask_secrets(project: Project) -> None:
-    """Tell the log's redaction filter the secrets of the accounts just loaded."""
-    from scheduler.logs import REDACTOR, secret_values
+    """Tell the redaction (output, ledger, logs) the secrets of the files just loaded."""
+    from scheduler import redact
 
-    REDACTOR.set_secrets(secret_values(project.accounts.values()))
+    redact.register(project)
+
+
+def mask_secrets_of(settings: Settings) -> None:
+    """Tell the redaction the accounts' secrets, for a command that loads no campaign."""
+    from scheduler import redact
+    from scheduler.accounts import load_accounts
+
+    environ = environment()
+    accounts, _problems = load_accounts(settings.accounts, environ)
+    redact.register_accounts(accounts.values(), settings, environ)
 
 
 def report(problems: list[Problem]) -> None:

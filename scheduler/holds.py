@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.errors import LedgerError, UsageError
 from scheduler.ledger import Ledger, UTCDateTime
+from scheduler.redact import redact
 
 COMMAND = "command"  # the source of a hold a person made
 
@@ -162,6 +163,7 @@ class HoldStore:
         """Hold what a person names; holding the same again keeps its since and updates why."""
         _named(campaign=campaign, person=person, account=account)
         now = now.astimezone(UTC)
+        why = redact(why)  # stored, then shown by status and holds
         wanted = Hold(campaign, person, account, why, now)
         for _ in range(3):  # another process may insert the same scope between read and write
             try:
@@ -209,7 +211,8 @@ class HoldStore:
         for hold in holds:
             if hold.is_command:
                 raise ValueError("sync_files takes file holds only (a source other than 'command')")
-            wanted.setdefault(hold.scope, hold)
+            # a file problem's message may quote a secret (a proxy URL with its password)
+            wanted.setdefault(hold.scope, replace(hold, why=redact(hold.why)))
         for _ in range(3):
             try:
                 return self._sync(wanted, now)

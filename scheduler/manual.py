@@ -19,6 +19,7 @@ from scheduler.errors import LedgerError, SolidarityError
 from scheduler.holds import Hold, HoldStore, covering
 from scheduler.ledger import IN_FLIGHT, TABLE, Entry, Ledger
 from scheduler.planning import Occurrence, next_instant
+from scheduler.redact import redact_optional
 
 NOT_SENT = "not sent, per a person"
 SENT = "sent, per a person"
@@ -28,6 +29,7 @@ RECENT = timedelta(hours=24)  # what `send` counts as "already went"
 def resolve(ledger: Ledger, key: str, url: str | None, why: str | None, now: datetime) -> Entry:
     """Settle an uncertain row: ``sent`` at ``url`` (url given) or ``failed`` (url None)."""
     c = TABLE.c
+    why = redact_optional(why)
     if url is not None:
         values = {
             "status": "sent",

@@ -149,10 +149,12 @@ def people_for(
         )
     if post.for_each:
         return [p.id for p in detained]
-    recent = plan_post(c, post, now - timedelta(days=400), now + timedelta(seconds=1))
     last = None
-    for last in recent:  # noqa: B007 - the last one is whom the rotation features now
-        pass
+    for days in (1, 31, 400):  # the latest occurrence so far, looking back no further than needed
+        for last in plan_post(c, post, now - timedelta(days=days), now + timedelta(seconds=1)):  # noqa: B007
+            pass
+        if last is not None:
+            break
     if last is None:
         upcoming = next_instant(c, post, now)
         found = (
