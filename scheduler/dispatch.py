@@ -33,10 +33,14 @@ from scheduler.errors import (
 )
 from scheduler.ledger import Claim, Entry, Ledger
 from scheduler.planning import Occurrence
-from scheduler.platforms.base import Card, MediaFile, Outgoing, Platform
+from scheduler.platforms import http as web
+from scheduler.platforms.base import Outgoing, Platform
+from scheduler.platforms.outgoing import PartMediaError, outgoing, part_media
 from scheduler.project import Project
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Dispatcher", "PartMediaError", "outgoing", "part_media"]
 
 USER_AGENT = "solidarity-scheduler (+https://github.com/)"
 DEFAULT_RETRY_WINDOW = timedelta(hours=1)
@@ -195,7 +199,10 @@ class Dispatcher:
             if isinstance(found, str):
                 return self.ledger.failed(entry.id, found, self.clock())
             parts = found
-        out = outgoing(self.project, lc, post, occ, parts, self.clock())
+        try:
+            out = outgoing(self.project, lc, post, occ, parts, self.clock())
+        except PartMediaError as exc:
+            return self.ledger.failed(entry.id, f"not sent: {exc}", self.clock())
         return self._publish(self.ledger.sending(entry.id, out.parts, self.clock()), adapter, out)
 
     def attempt_new(
@@ -213,7 +220,15 @@ class Dispatcher:
         if isinstance(found, str):  # recorded as a failed row, with the reason
             entry = self.ledger.claim(claim, self.clock(), self.owner)
             return None if entry is None else self.ledger.failed(entry.id, found, self.clock())
-        out = outgoing(self.project, lc, post, occ, found, self.clock())
+        try:
+            out = outgoing(self.project, lc, post, occ, found, self.clock())
+        except PartMediaError as exc:
+            entry = self.ledger.claim(claim, self.clock(), self.owner)
+            return (
+                None
+                if entry is None
+                else self.ledger.failed(entry.id, f"not sent: {exc}", self.clock())
+            )
         entry = self.ledger.claim_sending(claim, out.parts, self.clock(), self.owner)
         return None if entry is None else self._publish(entry, adapter, out)
 
@@ -242,6 +257,7 @@ class Dispatcher:
 
     def _publish(self, entry: Entry, adapter: Platform, out: Outgoing) -> Entry:
         """Send a row marked ``sending`` and record what came of it."""
+        went_out = web.requests_out()
         try:
             receipts = adapter.publish(out)
         except PermanentError as exc:
@@ -254,8 +270,22 @@ class Dispatcher:
             return self._again(entry, exc)
         except PlatformError as exc:  # pragma: no cover - every adapter raises a subclass
             return self.ledger.uncertain(entry.id, str(exc), self.clock())
+        except Exception as exc:  # an adapter's bug must not leave the row sending
+            return self._unexpected(entry, adapter, exc, went_out != web.requests_out())
         ids = [r.remote_id for r in receipts]
         return self.ledger.sent(entry.id, ids, receipts[0].url if receipts else None, self.clock())
+
+    def _unexpected(self, entry: Entry, adapter: Platform, exc: Exception, after: bool) -> Entry:
+        """End a row whose adapter raised what no adapter should: failed before a request, else uncertain."""
+        what = f"{adapter.label} adapter error: {type(exc).__name__}: {str(exc)[:200]}"
+        log.error("%s %s: %s", entry.key, entry.account, what, exc_info=exc)
+        if not after:
+            return self.ledger.failed(entry.id, f"not sent: {what}", self.clock())
+        return self.ledger.uncertain(
+            entry.id,
+            f"{what}, after a request went out; check the account and resolve this row",
+            self.clock(),
+        )
 
     def _again(self, entry: Entry, exc: PlatformError, *, verify: bool = False) -> Entry:
         """Schedule the next try of a row within the retry window, or end it."""
@@ -292,7 +322,13 @@ class Dispatcher:
                 f"{why}; {account.platform.label} posts cannot be read back, so check the account and resend with `solidarity send` if it is missing",
                 self.clock(),
             )
-        out = Outgoing(key=entry.key, parts=entry.parts, created_at=entry.updated_at)
+        out = Outgoing(
+            key=entry.key,
+            parts=entry.parts,
+            created_at=entry.updated_at,
+            scheduled_for=entry.scheduled_for,
+            since=entry.created_at,  # no post of this row can be older than the row
+        )
         try:
             receipt = adapter.read_back(out)
         except PlatformError as exc:
@@ -337,28 +373,3 @@ def backoff(tries: int, asked: float | None, *, base: float = 2.0, cap: float = 
     """Wait what the platform asked, else exponential backoff with jitter (never both less)."""
     exponential = min(cap, base * 2 ** (tries - 1)) * (0.5 + random.random() / 2)
     return max(asked or 0.0, exponential if asked is None else 0.0)
-
-
-def outgoing(
-    project: Project,
-    lc: LoadedCampaign,
-    post: Post,
-    occ: Occurrence,
-    parts: tuple[str, ...],
-    now: datetime,
-) -> Outgoing:
-    """Describe what to publish for an occurrence: its parts, language, media and card."""
-    folder = project.settings.campaigns
-    return Outgoing(
-        key=occ.key,
-        parts=parts,
-        created_at=now,
-        language=post.language or lc.campaign.language,
-        content_warning=post.content_warning,
-        media=tuple(MediaFile(folder / m.path, m.alt) for m in post.media),
-        card=Card(post.link_card.url, post.link_card.title, post.link_card.description)
-        if post.link_card
-        else None,
-        link_preview=post.link_preview,
-        visibility=post.visibility,
-    )

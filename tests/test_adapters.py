@@ -374,7 +374,20 @@ def test_mastodon_reads_the_instance_limit_and_reads_back() -> None:
         if request.url.path == "/api/v1/accounts/42/statuses":
             return httpx.Response(
                 200,
-                json=[{"id": "7", "url": "https://m.example/@hr/7", "content": "<p>Free them</p>"}],
+                json=[
+                    {
+                        "id": "7",
+                        "url": "https://m.example/@hr/7",
+                        "content": "<p>Free them</p>",
+                        "created_at": "2026-07-01T09:00:02.000Z",
+                    },
+                    {  # the same text a week before: another occurrence's post
+                        "id": "6",
+                        "url": "https://m.example/@hr/6",
+                        "content": "<p>Free them</p>",
+                        "created_at": "2026-06-24T09:00:02.000Z",
+                    },
+                ],
             )
         return httpx.Response(404)
 
@@ -536,29 +549,35 @@ def test_no_secret_in_any_log_record(case: Case, caplog: pytest.LogCaptureFixtur
         assert secret not in caplog.text
 
 
-def test_bluesky_reads_back_its_own_recent_posts() -> None:
+def test_bluesky_reads_back_the_record_at_its_own_key() -> None:
+    from scheduler.platforms.bluesky import record_key
+
     case = next(c for c in CASES if c.platform == "bluesky")
+    asked: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path.endswith("listRecords")
+        assert request.url.path.endswith("getRecord")
         assert request.url.params["repo"] == "did:plc:abc"
+        rkey = request.url.params["rkey"]
+        asked.append(rkey)
+        if rkey != record_key(outgoing(), 0):
+            return httpx.Response(400, json={"error": "RecordNotFound", "message": "no"})
         return httpx.Response(
             200,
             json={
-                "records": [
-                    {
-                        "uri": "at://did:plc:abc/app.bsky.feed.post/3k",
-                        "cid": "c",
-                        "value": {"text": "Free them"},
-                    }
-                ]
+                "uri": f"at://did:plc:abc/app.bsky.feed.post/{rkey}",
+                "cid": "c",
+                "value": {"text": "Free them"},
             },
         )
 
     bsky = adapter(case, handler)
     found = bsky.read_back(outgoing())
-    assert found is not None and found.url == "https://bsky.app/profile/hr.example/post/3k"
-    assert bsky.read_back(outgoing(("Other",))) is None
+    key = record_key(outgoing(), 0)
+    assert found is not None and found.url == f"https://bsky.app/profile/hr.example/post/{key}"
+    other = Outgoing("c/p/a/2026-07-08T09:00:00Z/-", ("Free them",), NOW)
+    assert bsky.read_back(other) is None  # the same text, another occurrence: not found
+    assert asked == [key, record_key(other, 0)]
 
 
 @pytest.mark.parametrize("platform", ["telegram", "discord", "webhook"])

@@ -74,8 +74,10 @@ class Platforms:
                         "id": str(i),
                         "url": f"https://m.example/@hr/{i}",
                         "content": f"<p>{html.escape(text)}</p>",
+                        # Mastodon says when each status was made; read-back needs it
+                        "created_at": when.isoformat() if when else "1970-01-01T00:00:00Z",
                     }
-                    for i, (_, text, _) in reversed(list(enumerate(mine, 1)))
+                    for i, (_, text, when) in reversed(list(enumerate(mine, 1)))
                 ],
             )
         if self.faults:

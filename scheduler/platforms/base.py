@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 
@@ -62,7 +63,25 @@ def _url(value: Any) -> Any:
         raise ValueError(
             f"'{value}' is not a URL; write it with https:// (or http:// for a test server)"
         )
+    if isinstance(value, str) and (why := url_problem(value)):
+        raise ValueError(f"this is not a valid URL ({why}); write it as https://HOST[:PORT][/PATH]")
     return value.rstrip("/") if isinstance(value, str) else value
+
+
+def url_problem(value: str) -> str | None:
+    """Say what stops a request from being made to this URL, or None (the value is not echoed)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # raises for a port out of range or not a number
+    except ValueError as exc:
+        return str(exc).split(":")[0].lower() or "it cannot be read"
+    if not parts.hostname:
+        return "no host name"
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        return "it holds white space"
+    if port == 0:
+        return "port 0"
+    return None
 
 
 Url = Annotated[str, BeforeValidator(_url)]
@@ -71,10 +90,16 @@ Secret = SecretStr
 
 @dataclass(frozen=True)
 class MediaFile:
-    """An image to attach, with its alt text."""
+    """An image to attach, named inside its folder (the campaigns folder), with its alt text."""
 
-    path: Path
+    folder: Path
+    name: str  # relative to folder, as the campaign file wrote it
     alt: str
+
+    @property
+    def path(self) -> Path:
+        """Return where the file is meant to be (for its file name; never opened as such)."""
+        return self.folder / self.name
 
     @property
     def mime(self) -> str:
@@ -82,11 +107,23 @@ class MediaFile:
         return mimetypes.guess_type(self.path.name)[0] or "application/octet-stream"
 
     def read(self, platform: str) -> bytes:
-        """Return the file's bytes; a file that cannot be read is a permanent error."""
+        """Return the file's bytes, opened inside its folder now: the bytes checked are the bytes sent.
+
+        A file that was swapped for a symlink (to ``../../.env``, say) after it was
+        validated is refused here, whatever it points at; so is any other file that
+        cannot be read. Each is a permanent error that names the file.
+        """
+        from scheduler.confine import OutsideError, read_inside
+
         try:
-            return self.path.read_bytes()
+            return read_inside(self.folder, self.name)
+        except OutsideError as exc:
+            why = str(exc)
+        except FileNotFoundError:
+            why = f"'{self.name}' not found"
         except OSError as exc:
-            raise PermanentError(platform, f"cannot read {self.path}: {exc.strerror}") from None
+            why = f"'{self.name}' cannot be read: {exc.strerror or type(exc).__name__}"
+        raise PermanentError(platform, f"media not sent: {why}; nothing was posted") from None
 
 
 @dataclass(frozen=True)
@@ -111,6 +148,29 @@ class Outgoing:
     card: Card | None = None
     link_preview: bool = True
     visibility: str | None = None  # overrides the account's default where the platform has one
+    # media of each thread part in order, beyond ``media`` (which goes with the first part)
+    part_media: tuple[tuple[MediaFile, ...], ...] = ()
+    scheduled_for: datetime | None = None  # the occurrence's instant (part of its identity)
+    since: datetime | None = None  # no post of this occurrence can be older (its row's creation)
+
+    def media_of(self, part: int) -> tuple[MediaFile, ...]:
+        """Return the media that go with one part (the post's own media go with the first)."""
+        own = self.part_media[part] if part < len(self.part_media) else ()
+        return (*self.media, *own) if part == 0 else own
+
+    def read_media(self, platform: str) -> list[list[tuple[MediaFile, bytes]]]:
+        """Read every part's media before any request, so that a bad file sends nothing at all."""
+        return [[(m, m.read(platform)) for m in self.media_of(i)] for i in range(len(self.parts))]
+
+    def refuse_part_media(self, platform: str, label: str) -> None:
+        """Raise, before any request, if a part after the first has media (never drop them)."""
+        for i in range(1, len(self.parts)):
+            if self.media_of(i):
+                raise PermanentError(
+                    platform,
+                    f"thread part {i + 1} has media, which {label} cannot attach to a part after "
+                    "the first; nothing was sent (move the image to the first part)",
+                )
 
     def idempotency_key(self, part: int) -> str:
         """Derive a stable key for one part, for platforms that deduplicate by key."""
@@ -169,6 +229,7 @@ class Platform:
     byte_limit: ClassVar[int | None] = None  # a second cap in UTF-8 bytes (Bluesky)
     media_caption_limit: ClassVar[int | None] = None  # a caption's limit when media is attached
     has_threads: ClassVar[bool] = True  # replies chain into a thread
+    media_on_parts: ClassVar[bool] = False  # a thread part after the first can carry media
     secret_fields: ClassVar[tuple[str, ...]] = ()
     settings_model: ClassVar[type[AccountSettings]]
 

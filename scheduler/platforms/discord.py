@@ -50,6 +50,17 @@ def _retry_after(response: httpx.Response) -> float | None:
     return value if versioned else value / 1000
 
 
+def _receipt(body: Any) -> Receipt:
+    message = web.text_of(body["id"])
+    guild = body.get("guild_id")
+    url = (
+        f"https://discord.com/channels/{guild}/{body.get('channel_id')}/{message}"
+        if guild
+        else None
+    )
+    return Receipt(message, url)
+
+
 class Discord(Platform):
     """Discord counts code points: 2000 per message."""
 
@@ -75,6 +86,7 @@ class Discord(Platform):
 
     def publish(self, out: Outgoing) -> list[Receipt]:
         """Post each part as a message, with ?wait=true so that its id comes back."""
+        out.refuse_part_media(self.name, self.label)
         receipts = []
         for part in out.parts:
             response = self._call(
@@ -82,17 +94,10 @@ class Discord(Platform):
                 params={"wait": "true"},
                 json={"content": part, "allowed_mentions": {"parse": []}},
             )
-            body = response.json()
-            guild = body.get("guild_id")
-            url = (
-                f"https://discord.com/channels/{guild}/{body.get('channel_id')}/{body['id']}"
-                if guild
-                else None
-            )
-            receipts.append(Receipt(str(body["id"]), url))
+            receipts.append(web.parsed(self.name, response, _receipt, idempotent=False))
         return receipts
 
     def check(self) -> str:
         """Fetch the webhook itself: it answers with its name and channel."""
-        body = self._call("GET").json()
+        body = web.parsed(self.name, self._call("GET"), dict, idempotent=True)
         return f"webhook '{body.get('name')}' in channel {body.get('channel_id')}"

@@ -10,14 +10,27 @@ or a person, never for a blind retry.
 from __future__ import annotations
 
 import email.utils
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scheduler.errors import PermanentError, PlatformError, RetryableError, UncertainError
 
 if TYPE_CHECKING:  # httpx itself is imported when the first request is made
     import httpx
+
+T = TypeVar("T")
+_went_out = threading.local()  # requests that may have reached a platform, per thread
+
+
+def requests_out() -> int:
+    """Count the requests this thread let go out (for telling "before" from "after")."""
+    return int(getattr(_went_out, "n", 0))
+
+
+def _mark_out() -> None:
+    _went_out.n = requests_out() + 1
 
 
 def parse_wait(value: str | None, now: datetime | None = None) -> float | None:
@@ -72,6 +85,13 @@ def send(
     )
     try:
         response = request()
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        # the request could not be built: nothing was sent, and asking again cannot help
+        raise PermanentError(
+            platform,
+            f"the account's base URL cannot be used ({type(exc).__name__}); nothing was sent: "
+            "fix it in accounts.yaml",
+        ) from None
     except nothing_sent as exc:
         raise RetryableError(platform, f"could not connect: {_transport(exc)}") from None
     except httpx.LocalProtocolError as exc:  # the request could not even be written down
@@ -79,12 +99,14 @@ def send(
             platform, f"request failed before sending: {_transport(exc)}"
         ) from None
     except httpx.HTTPError as exc:
+        _mark_out()
         # anything else (a timeout, a hang-up, an answer that would not decode) came
         # after the request may have gone out: resending could post twice
         cls = RetryableError if idempotent else UncertainError
         raise cls(
             platform, f"no usable answer after the request went out: {_transport(exc)}"
         ) from None
+    _mark_out()
     if response.is_success:
         return response
     # a wait is read only where the platform asks for one: rate-limit headers such as
@@ -122,6 +144,37 @@ def _wait(
         if found is not None:
             return found
     return None
+
+
+def parsed(
+    platform: str, response: httpx.Response, read: Callable[[Any], T], *, idempotent: bool
+) -> T:
+    """Read a success's JSON body with ``read``; an answer that cannot be read is "maybe sent".
+
+    Every adapter reads what came back through here. The request went out and the
+    platform said yes, so whatever it did may have happened: never a permanent
+    failure (a person would resend it: a duplicate). ``idempotent`` says a retry
+    cannot post twice (a read, or a platform that deduplicates by key).
+    """
+    try:
+        return read(response.json())
+    except (ValueError, LookupError, TypeError, AttributeError) as exc:
+        cls = RetryableError if idempotent else UncertainError
+        raise cls(
+            platform,
+            f"the answer could not be read after the request went out "
+            f"({type(exc).__name__}): {short_body(response)}",
+            status=response.status_code,
+        ) from None
+
+
+def text_of(value: Any) -> str:
+    """Return a string field of an answer; anything else is an answer that cannot be read."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
 def json_or_none(response: httpx.Response) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 MEDIA_POLLS = 30  # how many times to ask whether an upload is processed
 MEDIA_POLL_SECONDS = 1.0
+CLOCK_SKEW = timedelta(seconds=60)  # the instance's clock may be behind ours by this much
 
 
 class MastodonSettings(AccountSettings):
@@ -55,6 +57,35 @@ def _same(a: str, b: str) -> bool:
     return " ".join(a.split()) == " ".join(b.split())
 
 
+def _receipt(body: Any) -> Receipt:
+    url = body.get("url") or body.get("uri")
+    return Receipt(web.text_of(body["id"]), url if isinstance(url, str) else None)
+
+
+def _media(body: Any) -> tuple[str, bool]:
+    return web.text_of(body["id"]), body.get("url") is not None
+
+
+def _account(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError("expected an account")
+    return body
+
+
+def _statuses(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, list):
+        raise TypeError("expected a list of statuses")
+    return [s for s in body if isinstance(s, dict)]
+
+
+def _created(status: dict[str, Any]) -> datetime | None:
+    try:
+        made = datetime.fromisoformat(str(status.get("created_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return made if made.tzinfo is not None else made.replace(tzinfo=UTC)
+
+
 class Mastodon(Platform):
     """Mastodon counts graphemes, URLs as 23 and remote mentions by their local part."""
 
@@ -66,6 +97,7 @@ class Mastodon(Platform):
     settings_model = MastodonSettings
     dedupes_by_key = True  # Idempotency-Key: the same key within an hour returns the same status
     can_read_back = True
+    media_on_parts = True
 
     settings: MastodonSettings
 
@@ -87,7 +119,7 @@ class Mastodon(Platform):
 
     def publish(self, out: Outgoing) -> list[Receipt]:
         """Post each part as a status, replying to the one before, with Idempotency-Key."""
-        media_ids = [self._upload(m) for m in out.media]
+        media = out.read_media(self.name)  # every file first: a bad one sends nothing
         receipts: list[Receipt] = []
         for i, part in enumerate(out.parts):
             data: dict[str, Any] = {
@@ -100,8 +132,8 @@ class Mastodon(Platform):
                 data["spoiler_text"] = out.content_warning
             if receipts:
                 data["in_reply_to_id"] = receipts[-1].remote_id
-            if i == 0 and media_ids:
-                data["media_ids"] = media_ids
+            if media[i]:
+                data["media_ids"] = [self._upload(m, content) for m, content in media[i]]
             response = self._call(
                 "POST",
                 "/api/v1/statuses",
@@ -109,27 +141,26 @@ class Mastodon(Platform):
                 json=data,
                 headers=self._headers(out.idempotency_key(i)),
             )
-            body = response.json()
-            receipts.append(Receipt(str(body["id"]), body.get("url") or body.get("uri")))
+            receipts.append(web.parsed(self.name, response, _receipt, idempotent=True))
         return receipts
 
-    def _upload(self, media: MediaFile) -> str:
-        """Upload one image with its alt text; wait while the instance processes it."""
-        content = media.read(self.name)
+    def _upload(self, media: MediaFile, content: bytes) -> str:
+        """Upload one image with its alt text; wait while the instance processes it.
+
+        An upload no status uses is no post (the instance deletes it), so a lost
+        answer is retried, never read back.
+        """
         response = self._call(
             "POST",
             "/api/v2/media",
-            idempotent=False,
+            idempotent=True,
             files={"file": (media.path.name, content, media.mime)},
             data={"description": media.alt},
             headers=self._headers(),
         )
-        body = response.json()
-        media_id = str(body["id"])
+        media_id, ready = web.parsed(self.name, response, _media, idempotent=True)
         polls = 0
-        while (
-            response.status_code == 202 or (response.status_code == 206) or body.get("url") is None
-        ):
+        while response.status_code in (202, 206) or not ready:
             polls += 1
             if polls > MEDIA_POLLS:
                 raise RetryableError(
@@ -139,15 +170,14 @@ class Mastodon(Platform):
             response = self._call(
                 "GET", f"/api/v1/media/{media_id}", idempotent=True, headers=self._headers()
             )
-            body = response.json()
+            media_id, ready = web.parsed(self.name, response, _media, idempotent=True)
         return media_id
 
     def _me(self) -> dict[str, Any]:
         response = self._call(
             "GET", "/api/v1/accounts/verify_credentials", idempotent=True, headers=self._headers()
         )
-        body = response.json()
-        return body if isinstance(body, dict) else {}
+        return web.parsed(self.name, response, _account, idempotent=True)
 
     def check(self) -> str:
         """Verify the token with verify_credentials; return @user@instance."""
@@ -156,18 +186,28 @@ class Mastodon(Platform):
         return f"@{me.get('acct') or me.get('username')}@{host}"
 
     def read_back(self, out: Outgoing) -> Receipt | None:
-        """Look for the first part's exact text among the account's recent statuses."""
+        """Find this occurrence's status: the first part's text, created after its row was.
+
+        Text alone is no proof (a weekly post with a fixed text matches last week's);
+        a status made before the occurrence's row existed cannot be this one. Within
+        the hour a retry needs no read-back at all: the Idempotency-Key settles it.
+        """
         me = self._me()
         response = self._call(
             "GET",
-            f"/api/v1/accounts/{me.get('id')}/statuses",
+            f"/api/v1/accounts/{web.text_of(me.get('id'))}/statuses",
             idempotent=True,
             params={"limit": 40},
             headers=self._headers(),
         )
-        for status in response.json():
-            if _same(html_to_text(str(status.get("content", ""))), out.parts[0]):
-                return Receipt(str(status["id"]), status.get("url") or status.get("uri"))
+        statuses = web.parsed(self.name, response, _statuses, idempotent=True)
+        since = (out.since or out.created_at) - CLOCK_SKEW
+        for status in statuses:
+            if not _same(html_to_text(str(status.get("content", ""))), out.parts[0]):
+                continue
+            made = _created(status)
+            if made is not None and made >= since:
+                return _receipt(status)
         return None
 
     def live_limit(self) -> int | None:

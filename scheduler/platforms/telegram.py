@@ -7,16 +7,18 @@ error message (see platforms/http.py) and httpx's request log is kept quiet.
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import field_validator
 
-from scheduler.errors import PermanentError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret, Url
 
 if TYPE_CHECKING:
     import httpx
+
+T = TypeVar("T")
 
 
 class TelegramSettings(AccountSettings):
@@ -50,6 +52,17 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _result(body: Any) -> dict[str, Any]:
+    """Return a success's result; a 2xx without ``ok`` and a result cannot be read."""
+    if body.get("ok") is not True or not isinstance(body.get("result"), dict):
+        raise ValueError("no ok result")
+    return dict(body["result"])
+
+
+def _message_id(body: Any) -> int:
+    return int(web.text_of(_result(body)["message_id"]))
+
+
 def message_url(chat: str | int, message_id: int) -> str | None:
     """Return the public link of a message in a channel or supergroup, where one exists."""
     text = str(chat)
@@ -69,42 +82,47 @@ class Telegram(Platform):
     counter = "codepoints"
     media_caption_limit = 1024
     has_threads = False
+    media_on_parts = True  # consecutive messages: a part with media goes as a photo
     secret_fields: ClassVar[tuple[str, ...]] = ("bot_token",)
     settings_model = TelegramSettings
 
     settings: TelegramSettings
 
-    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self,
+        method: str,
+        read: Callable[[Any], T],
+        *,
+        idempotent: bool = False,
+        **kwargs: Any,
+    ) -> T:
         url = f"{self.settings.api}/bot{self.settings.bot_token.get_secret_value()}/{method}"
         response = web.send(
             self.name,
             lambda: self.http.post(url, **kwargs),
-            idempotent=False,
+            idempotent=idempotent,
             reason=_reason,
             body_wait=_retry_after,
         )
-        body = web.json_or_none(response)
-        if not isinstance(body, dict) or not body.get("ok"):
-            raise PermanentError(self.name, _reason(response), status=response.status_code)
-        result = body.get("result")
-        return result if isinstance(result, dict) else {}
+        return web.parsed(self.name, response, read, idempotent=idempotent)
 
     def publish(self, out: Outgoing) -> list[Receipt]:
-        """Send each part as a message (the first as a photo caption when there is media)."""
+        """Send each part as a message (as a photo with a caption when the part has media)."""
+        media = out.read_media(self.name)  # every file first: a bad one sends nothing
         receipts: list[Receipt] = []
         for i, part in enumerate(out.parts):
             text = html.escape(part, quote=False)  # a '<' or '&' in a name must not break HTML
-            if i == 0 and out.media:
-                media = out.media[0]
-                content = media.read(self.name)
+            if media[i]:
+                photo, content = media[i][0]
                 result = self._call(
                     "sendPhoto",
+                    _message_id,
                     data={
                         "chat_id": str(self.settings.chat),
                         "caption": text,
                         "parse_mode": "HTML",
                     },
-                    files={"photo": (media.path.name, content, media.mime)},
+                    files={"photo": (photo.path.name, content, photo.mime)},
                 )
             else:
                 payload: dict[str, Any] = {
@@ -113,14 +131,14 @@ class Telegram(Platform):
                     "parse_mode": "HTML",
                     "link_preview_options": {"is_disabled": not out.link_preview},
                 }
-                result = self._call("sendMessage", json=payload)
-            message_id = int(result.get("message_id", 0))
+                result = self._call("sendMessage", _message_id, json=payload)
+            message_id = int(result)
             receipts.append(Receipt(str(message_id), message_url(self.settings.chat, message_id)))
         return receipts
 
     def check(self) -> str:
         """Verify the token with getMe, and that the bot can see the chat with getChat."""
-        me = self._call("getMe")
-        chat = self._call("getChat", json={"chat_id": self.settings.chat})
+        me = self._call("getMe", _result, idempotent=True)
+        chat = self._call("getChat", _result, idempotent=True, json={"chat_id": self.settings.chat})
         where = chat.get("title") or chat.get("username") or self.settings.chat
         return f"bot @{me.get('username')} in {where}"

@@ -54,6 +54,7 @@ class Webhook(Platform):
     limit = None
     counter = "codepoints"
     has_threads = False
+    media_on_parts = True  # each part's media are named in the payload
     secret_fields: ClassVar[tuple[str, ...]] = ("secret",)
     settings_model = WebhookSettings
 
@@ -75,6 +76,10 @@ class Webhook(Platform):
                 "description": out.card.description,
             },
             "media": [{"file": m.path.name, "alt": m.alt} for m in out.media],
+            "part_media": [
+                [{"file": m.path.name, "alt": m.alt} for m in out.media_of(i)]
+                for i in range(len(out.parts))
+            ],
             "created_at": out.created_at.isoformat(),
         }
         body = json.dumps(payload, ensure_ascii=False).encode()
@@ -87,9 +92,16 @@ class Webhook(Platform):
             idempotent=False,
             reason=_reason,
         )
+        # a 2xx means delivered: the consumer need not answer anything readable
         answer = web.json_or_none(response)
         answer = answer if isinstance(answer, dict) else {}
-        return [Receipt(str(answer.get("id") or out.key), answer.get("url"))]
+        found, url = answer.get("id"), answer.get("url")
+        return [
+            Receipt(
+                str(found) if isinstance(found, str | int) and found != "" else out.key,
+                url if isinstance(url, str) else None,
+            )
+        ]
 
     def check(self) -> str:
         """A webhook has nothing harmless to call: say where it points."""

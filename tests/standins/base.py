@@ -7,7 +7,7 @@ route) and consumed in order:
 
     before the request takes effect   rate_limit_next, fail_next, drop_next
     after it took effect (the post    delay_next, fail_next(after=True),
-      exists, the answer is lost)     drop_next(after=True)
+      exists, the answer is lost)     drop_next(after=True), garble_next (a 200 cut short)
 
 An "after" fault is how a test makes "the request went out, the outcome is unknown":
 the post is recorded (and the --state file written) before the answer is delayed,
@@ -75,6 +75,7 @@ class StandIn:
             "fail_next",
             "delay_next",
             "drop_next",
+            "garble_next",
             "reject_auth",
             "clear_faults",
             "clear_requests",
@@ -216,6 +217,10 @@ class StandIn:
     def drop_next(self, n: int = 1, *, after: bool = False, route: str | None = None) -> None:
         """Close the connection without answering; with after=True the post is created first."""
         self._queue(Fault("drop", route or self.post_routes, n, after=after))
+
+    def garble_next(self, n: int = 1, *, route: str | None = None) -> None:
+        """Create the post, then answer its 200 with the body cut in half (unreadable)."""
+        self._queue(Fault("garble", route or self.post_routes, n, after=True))
 
     def reject_auth(self, rejected: bool = True) -> None:
         """Make the credentials invalid (revoked token or password) until called with False."""
@@ -383,6 +388,8 @@ class StandIn:
             return Outcome(None)
         if fault.kind == "delay":
             return Outcome(reply, fault.seconds)
+        if fault.kind == "garble":
+            return Outcome(Reply(200, reply.body[: len(reply.body) // 2], reply.headers))
         return Outcome(self.server_error(req, fault.status))
 
     def _control(self, req: Request) -> Reply:

@@ -7,6 +7,12 @@ records against the lexicons in shared/conformance (text at most 300 graphemes a
 UTF-8 bytes, createdAt an atproto datetime, langs, facets, embeds), blobs referenced by a
 post must have been uploaded, with a matching MIME type.
 
+A record key given to createRecord must be a record key (a TID for app.bsky.feed.post,
+whose lexicon says ``key: tid``); a key already taken is refused as the PDS refuses it:
+the repository's MST throws "There is already a value at key", which the PDS answers
+as a 500 InternalServerError (so a client cannot tell it from any other 500, and must
+read the record at that key to know).
+
 Stricter than the PDS, on purpose (each can be turned off): ``strict_facets`` refuses
 facet byte ranges outside the text, reversed, or splitting a UTF-8 character (the PDS
 stores them and the app silently drops or mis-draws them); ``strict_refs`` refuses a
@@ -23,6 +29,7 @@ import json
 import re
 from typing import Any
 
+from tests.standins import atsyntax
 from tests.standins.base import route
 from tests.standins.bluesky_auth import PdsSessions, invalid, xrpc_error
 from tests.standins.lexicon import LexiconError, blob_refs, is_legacy_blob
@@ -115,9 +122,11 @@ class Bluesky(PdsSessions):
         if (error := self._check_blobs(record)) is not None:
             return error
         rkey = body.get("rkey") or self._next_tid()
+        if (error := self._check_rkey(collection, rkey)) is not None:
+            return error
         uri = f"at://{self.did}/{collection}/{rkey}"
-        if uri in self._records:
-            return invalid(f"Record already exists: {uri}")
+        if uri in self._records:  # the repo's MST throws a plain Error: the PDS answers 500
+            return xrpc_error(500, "InternalServerError", "Internal Server Error")
         cid = record_cid(record)
         stored = {"uri": uri, "cid": cid, "value": record, "indexedAt": iso_ms(self.clock())}
         self._records[uri] = stored
@@ -221,6 +230,15 @@ class Bluesky(PdsSessions):
         root = parent["reply"]["root"]["uri"] if "reply" in parent else reply["parent"]["uri"]
         if reply["root"]["uri"] != root:
             raise LexiconError(f"Record/reply/root is not the thread's root ({root})")
+
+    def _check_rkey(self, collection: str, rkey: str) -> Reply | None:
+        """Refuse a record key that is not one, or not a TID where the lexicon wants one."""
+        if not atsyntax.is_record_key(rkey):
+            return invalid(f"Invalid record key: {rkey}")
+        found = self.lexicons.resolve(f"{collection}#main", collection)
+        if found is not None and found[0].get("key") == "tid" and not atsyntax.is_tid(rkey):
+            return invalid(f"Invalid TID: {rkey}")
+        return None
 
     def _check_blobs(self, record: dict[str, Any]) -> Reply | None:
         for path, ref in blob_refs(record):

@@ -43,7 +43,9 @@ def mastodon_standin() -> Iterator[Mastodon]:
 def bluesky_standin() -> Iterator[Bluesky]:
     """Yield a started Bluesky stand-in (test.example, "test-app-password")."""
     if not LEXICONS.is_dir():
-        pytest.skip(f"atproto lexicons not found at {LEXICONS} (tests/conformance is part of the repository)")
+        pytest.skip(
+            f"atproto lexicons not found at {LEXICONS} (tests/conformance is part of the repository)"
+        )
     yield from serve(Bluesky())
 
 

@@ -122,7 +122,7 @@ class Received:
 class Fault:
     """A queued fault: what to do to the next ``remaining`` requests on matching routes."""
 
-    kind: str  # "rate_limit" | "status" | "drop" | "delay"
+    kind: str  # "rate_limit" | "status" | "drop" | "delay" | "garble"
     route: str  # fnmatch pattern over route names
     remaining: int
     status: int = 500
@@ -138,6 +138,8 @@ class Fault:
             return f"status {self.status}{when}"
         if self.kind == "delay":
             return f"delay {self.seconds:g}s after"
+        if self.kind == "garble":
+            return "garble after"
         return f"drop{when}"
 
 
