@@ -6,7 +6,9 @@ person settles by hand, and the guards of ``send``).
 One row per occurrence and account, unique on the occurrence's key. A row is
 claimed (inserted) before any request goes out, so two processes can never both
 send the same occurrence: the second insert fails on the unique key. Times are
-stored in UTC; commands show them in the campaign's zone.
+stored in UTC; commands show them in the campaign's zone. An error or a reason
+is masked (:mod:`scheduler.redact`) before it is stored: a platform's words may
+quote the request, and with it a token.
 
 Statuses::
 
@@ -52,10 +54,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from scheduler.errors import LedgerError
+from scheduler.redact import redact_optional
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +204,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 _MIGRATING = threading.Lock()  # Alembic's command API keeps its context in module globals
+_MIGRATION_LOCK = 0x736F6C6964617269  # PostgreSQL advisory lock key of migrations ("solidari")
 
 
 SCHEMA_HEAD = "0002"  # the newest migration in scheduler/migrations (a test keeps them equal)
@@ -232,6 +236,12 @@ def _migrate(engine: Engine) -> None:
         if MigrationContext.configure(connection).get_current_revision() == head:
             return
     with _MIGRATING, engine.begin() as connection:
+        # daemons started at once on an empty database: one migrates under a lock held
+        # until its commit; the others wait, then find the schema at head (Alembic re-reads it)
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock; busy_timeout waits
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -259,7 +269,9 @@ class Ledger:
                 event.listen(engine, "connect", _sqlite_pragmas)
             if migrate:
                 _migrate(engine)
-        except (SQLAlchemyError, OSError, ValueError) as exc:
+        except Exception as exc:
+            # any cause (a driver not installed, a read-only file, Alembic's CommandError on
+            # a schema newer than this version) is the user's to read, never a traceback
             raise LedgerError(f"cannot open the ledger {_masked(url)}: {_cause(exc)}") from None
         return cls(engine)
 
@@ -396,6 +408,8 @@ class Ledger:
         its own row back only once it is committed.
         """
         params = {k: v for k, v in values.items() if k != "attempts"}
+        for name in _TEXTS.intersection(params):  # a platform's words may quote a secret
+            params[name] = _storable(redact_optional(params[name]))
         found = self._submit(
             _Update(tuple(sorted(values)), {**params, "updated_at": now, "id": entry_id})
         )
@@ -519,6 +533,7 @@ class _Update:
 
 
 INCREMENT = object()  # as a value of ``attempts``: one more than it was
+_TEXTS = frozenset({"error", "reason"})  # the columns masked before they are stored
 
 
 class _Updates:
@@ -650,10 +665,15 @@ def _row(
         "status": status,
         "attempts": 0,
         "owner": owner,
-        "reason": reason,
+        "reason": _storable(redact_optional(reason)),
         "created_at": now,
         "updated_at": now,
     }
+
+
+def _storable(value: str | None) -> str | None:
+    """Replace NUL, which PostgreSQL's text cannot hold (a hostile answer may quote one)."""
+    return None if value is None else value.replace("\x00", "\ufffd")
 
 
 def _masked(url: str) -> str:

@@ -71,3 +71,43 @@ def make_project(tmp_path: Path) -> ProjectFactory:
         return load_project(settings, environ={})
 
     return make
+
+
+# -- PostgreSQL: a throwaway server per session (tests/pgserver.py), a database per use --
+
+PostgresFactory = Callable[[], str]
+
+
+@pytest.fixture(scope="session")
+def postgres(request: pytest.FixtureRequest) -> PostgresFactory:
+    """Run one throwaway PostgreSQL server; return a factory of URLs of new, empty databases.
+
+    Skipped when PostgreSQL's binaries are missing, except in CI (CI=true), where
+    that fails: CI installs them (.ci/install-postgres).
+    """
+    import os
+
+    from tests.pgserver import PgServer, PgUnavailable
+
+    try:
+        server = PgServer()
+    except PgUnavailable as exc:
+        missing = str(exc)
+    else:
+        missing = ""
+    if missing and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI needs PostgreSQL for the ledger tests: {missing}", pytrace=False)
+    if missing:
+        pytest.skip(f"no PostgreSQL server here: {missing}")
+    request.addfinalizer(server.stop)
+    server.start()
+    return server.database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a new, empty ledger database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    factory: PostgresFactory = request.getfixturevalue("postgres")
+    return factory()

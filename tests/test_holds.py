@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect
@@ -16,8 +16,11 @@ NOW = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """A new ledger, on SQLite and on PostgreSQL (conftest's ``ledger_url``)."""
+    ledger = Ledger.open(ledger_url)
+    yield ledger
+    ledger.close()
 
 
 @pytest.fixture
@@ -127,13 +130,13 @@ def test_what_says_what_is_held() -> None:
     assert Hold(None, None, "m", "", NOW, "x:1", "post").what == "post post, account m"
 
 
-def test_a_ledger_of_0001_is_migrated_with_its_rows(tmp_path: Path) -> None:
+def test_a_ledger_of_0001_is_migrated_with_its_rows(ledger_url: str) -> None:
     from importlib import resources
 
     from alembic import command
     from alembic.config import Config
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = ledger_url
     engine = create_engine(url)
     config = Config()
     config.set_main_option("script_location", str(resources.files("scheduler") / "migrations"))
@@ -159,6 +162,7 @@ def test_a_ledger_of_0001_is_migrated_with_its_rows(tmp_path: Path) -> None:
     store.add("c", None, None, "after the migration", NOW)
     assert [h.why for h in store.all()] == ["after the migration"]
     indexes = {i["name"] for i in inspect(ledger.engine).get_indexes("deliveries")}
+    ledger.close()
     assert "ix_deliveries_recent" in indexes
 
 
@@ -176,8 +180,7 @@ def test_held_is_a_final_status_that_record_and_settle_write(ledger: Ledger) -> 
     assert settled.status == "held" and settled.reason == "campaigns/c.yaml:3 is broken"
 
 
-def test_a_database_failure_is_a_ledger_error(tmp_path: Path) -> None:
-    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+def test_a_database_failure_is_a_ledger_error(ledger: Ledger) -> None:
     store = HoldStore(ledger)
     with ledger.engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE holds")
@@ -187,3 +190,26 @@ def test_a_database_failure_is_a_ledger_error(tmp_path: Path) -> None:
         store.add("c", None, None, "stop", NOW)
     with pytest.raises(LedgerError):
         store.sync_files([file_hold("x:1")], NOW)
+
+
+def test_manual_resolve_recent_and_free_instant_on_each_backend(
+    ledger: Ledger, ledger_url: str
+) -> None:
+    """What ``resolve`` and ``send`` ask of the ledger (scheduler.manual), on SQLite and PostgreSQL."""
+    from scheduler.errors import SolidarityError
+    from scheduler.manual import free_instant, read_holds, recent, resolve
+    from scheduler.planning import Occurrence
+
+    occ = Occurrence("c", "p", "m", NOW, None, 0)
+    row = ledger.claim(Claim(occ.key, "c", "p", "m", "mastodon", None, NOW), NOW, "me")
+    assert row is not None
+    with pytest.raises(SolidarityError, match="not uncertain"):
+        resolve(ledger, occ.key, None, None, NOW)
+    assert recent(ledger, occ, False, NOW + timedelta(hours=1)) == ledger.get(occ.key)
+    ledger.uncertain(row.id, "timeout", NOW)
+    settled = resolve(ledger, occ.key, "https://m.example/@x/1", "seen it", NOW)
+    assert settled.status == "sent" and settled.reason == "seen it"
+    assert recent(ledger, occ, False, NOW + timedelta(hours=25)) is None
+    assert free_instant(ledger, [occ])[0].scheduled_for == NOW + timedelta(seconds=1)
+    HoldStore(ledger).add("c", None, None, "stop", NOW)
+    assert [h.why for h in read_holds(ledger_url)] == ["stop"]

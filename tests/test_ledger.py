@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,8 +22,11 @@ def claim(key: str = "c/p/a/2026-07-01T09:00:00Z/-") -> Claim:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """A new ledger, on SQLite and on PostgreSQL (conftest's ``ledger_url``)."""
+    ledger = Ledger.open(ledger_url)
+    yield ledger
+    ledger.close()
 
 
 def test_a_key_is_claimed_once(ledger: Ledger) -> None:
@@ -29,8 +35,8 @@ def test_a_key_is_claimed_once(ledger: Ledger) -> None:
     assert ledger.claim(claim(), NOW, "two") is None
 
 
-def test_concurrent_claims_let_exactly_one_win(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def test_concurrent_claims_let_exactly_one_win(ledger_url: str) -> None:
+    url = ledger_url
     Ledger.open(url).close()
     winners: list[str] = []
     errors: list[BaseException] = []
@@ -151,6 +157,18 @@ def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
     assert [e.key for e in ledger.history(statuses=["failed"])] == ["a"]
 
 
+def test_a_platforms_words_with_a_nul_are_stored(ledger: Ledger) -> None:
+    """PostgreSQL's text cannot hold NUL; a hostile answer's must not stop the ledger."""
+    entry = ledger.claim(claim(), NOW, "me")
+    assert entry is not None
+    failed = ledger.failed(entry.id, "mastodon (HTTP 422): bad\x00answer", NOW)
+    stored = ledger.get(entry.key)
+    assert stored is not None and stored.error == failed.error
+    assert failed.error == "mastodon (HTTP 422): bad\ufffdanswer"
+    missed = ledger.record(claim("other"), "missed", "due\x00", NOW)
+    assert missed is not None and missed.reason == "due\ufffd"
+
+
 def test_history_filters_by_campaign_and_since(ledger: Ledger) -> None:
     ledger.claim(Claim("k1", "one", "p", "a", "mastodon", None, NOW), NOW, "me")
     ledger.claim(Claim("k2", "two", "p", "a", "mastodon", None, NOW + timedelta(days=1)), NOW, "me")
@@ -158,11 +176,13 @@ def test_history_filters_by_campaign_and_since(ledger: Ledger) -> None:
     assert [e.key for e in ledger.history(since=NOW + timedelta(hours=1))] == ["k2"]
 
 
-def test_reopening_keeps_rows_and_does_not_migrate_twice(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    Ledger.open(url).claim(claim(), NOW, "me")
-    again = Ledger.open(url)
+def test_reopening_keeps_rows_and_does_not_migrate_twice(ledger_url: str) -> None:
+    first = Ledger.open(ledger_url)
+    first.claim(claim(), NOW, "me")
+    first.close()
+    again = Ledger.open(ledger_url)
     found = again.get(claim().key)
+    again.close()
     assert found is not None and found.status == "claimed"
 
 
@@ -186,3 +206,53 @@ def test_the_schema_head_constant_is_alembics_newest_migration() -> None:
     config = Config()
     config.set_main_option("script_location", str(resources.files("scheduler") / "migrations"))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD
+
+
+# a daemon starting: everything imported, then Ledger.open at the parent's word
+OPEN_ON_GO = """
+import sys
+import alembic.command, alembic.config, alembic.script  # what _migrate imports, beforehand
+from scheduler.ledger import Ledger
+print("ready", flush=True)
+sys.stdin.readline()
+Ledger.open(sys.argv[1]).close()
+"""
+
+
+def test_daemons_started_at_once_on_an_empty_database_create_the_schema_once(
+    ledger_url: str,
+) -> None:
+    """Three processes open one new ledger at the same instant: one migrates, all start."""
+    from sqlalchemy import create_engine, inspect, text
+
+    daemons = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPEN_ON_GO, ledger_url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        for daemon in daemons:
+            assert daemon.stdout is not None and daemon.stdout.readline() == "ready\n"
+        for daemon in daemons:  # as close to one instant as three pipes allow
+            assert daemon.stdin is not None
+            daemon.stdin.write("go\n")
+            daemon.stdin.flush()
+        outcomes = [daemon.communicate(timeout=60) for daemon in daemons]
+    finally:
+        for daemon in daemons:
+            if daemon.poll() is None:
+                daemon.kill()
+    assert [d.returncode for d in daemons] == [0, 0, 0], [err for _out, err in outcomes]
+    engine = create_engine(ledger_url)
+    try:
+        with engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert [v for (v,) in versions] == ["0002"]
+        assert {"alembic_version", "deliveries", "holds"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
