@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from scheduler.campaigns import LoadedCampaign, Post
+from scheduler.campaigns import LinkCard, LoadedCampaign, Media, Post
 from scheduler.errors import Problem, RenderError
 from scheduler.planning import Occurrence, jitter_of, next_instant, order, plan_post
 from scheduler.project import Project
@@ -30,6 +30,9 @@ class Row(NamedTuple):
     warnings: tuple[str, ...] = ()
     problem: Problem | None = None
     delay: timedelta = timedelta(0)  # the post's jitter for this occurrence
+    media: tuple[Media, ...] = ()  # the post's images (with the first part)
+    link_card: LinkCard | None = None
+    part_media: tuple[tuple[Media, ...], ...] = ()  # each part's own images, in order
 
     @property
     def sends_at(self) -> datetime:
@@ -102,11 +105,34 @@ def render_rows(
                 )
             )
             continue
-        status = "paused" if occ.status == "paused" else msg.status
+        status: str = "paused" if occ.status == "paused" else msg.status
         warnings = msg.warnings + ((occ.reason,) if occ.reason else ())
         delay = jitter_of(occ, post.jitter)
+        parts_media = tuple(tuple(p.media) for p in post.thread or ())
+        if not any(parts_media):
+            parts_media = ()
+        elif len(parts_media) != len(msg.parts):  # split to fit: the images cannot be placed
+            status = "error"
+            warnings = (
+                f"its thread was split into {len(msg.parts)} parts to fit, so the images of its "
+                f"{len(parts_media)} parts cannot be placed; shorten the parts",
+                *warnings,
+            )
         out.append(
-            Row(occ, platform, status, msg.parts, msg.lengths, msg.limit, warnings, None, delay)
+            Row(
+                occ,
+                platform,
+                status,
+                msg.parts,
+                msg.lengths,
+                msg.limit,
+                warnings,
+                None,
+                delay,
+                tuple(post.media),
+                post.link_card,
+                parts_media,
+            )
         )
     return out
 

@@ -36,6 +36,17 @@ def as_json(row: Row) -> dict[str, Any]:
         "limit": row.limit,
         "status": row.status,
         "warnings": list(row.warnings),
+        "media": [{"path": m.path, "alt": m.alt} for m in row.media],
+        "link_card": (
+            {
+                "url": row.link_card.url,
+                "title": row.link_card.title,
+                "description": row.link_card.description,
+            }
+            if row.link_card
+            else None
+        ),
+        "part_media": [[{"path": m.path, "alt": m.alt} for m in media] for media in row.part_media],
         "key": occ.key,
     }
 
@@ -124,6 +135,19 @@ def _row_lines(row: Row) -> list[str]:
                 para, WIDTH - len(INDENT) - 2, break_on_hyphens=False, break_long_words=True
             ) or [""]
             out.extend(f"{INDENT}│ {w}" for w in wrapped)
+        media = (row.media if i == 0 else ()) + (
+            row.part_media[i] if i < len(row.part_media) else ()
+        )
+        for m in media:
+            out.extend(
+                f"{INDENT}{w}"
+                for w in textwrap.wrap(f"🖼 {m.path}, alt: {m.alt}", WIDTH - len(INDENT))
+            )
+    if row.link_card is not None:
+        card = row.link_card
+        out.append(_fit(f"{INDENT}🔗 {card.title} <{card.url}>"))
+        if card.description:
+            out.extend(f"{INDENT}   {w}" for w in textwrap.wrap(card.description, WIDTH - 11))
     out.extend(f"{INDENT}! {w}" for w in row.warnings)
     return out
 
