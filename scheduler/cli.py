@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from scheduler import dryrun, preview, redact, redacted_io
+from scheduler.cli_alerts import alerts_group
 from scheduler.cli_common import (
     global_options,
     handle_errors,
@@ -42,7 +43,7 @@ def cli(ctx: click.Context, /, **options: Any) -> None:
     ctx.with_resource(redacted_io.redacted_streams())
 
 
-for command in (send, hold, resume, holds_command, resolve):
+for command in (send, hold, resume, holds_command, resolve, alerts_group):
     cli.add_command(command)
 
 

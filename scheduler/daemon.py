@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from scheduler import decision as d
 from scheduler import dryrun
+from scheduler.alerts import Alerts
 from scheduler.clockwork import Clockwork, ManualClockwork, SchedulerClockwork
 from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, owner_id
 from scheduler.errors import Problem, SolidarityError
@@ -105,6 +106,7 @@ class Daemon(Turns):
         on_project: Callable[[Project], None] | None = None,
         holds: HoldBook | None = None,
         wait_for_holds: bool = True,
+        alerts: Alerts | None = None,
     ) -> None:
         self.ledger = ledger
         self.clockwork = clockwork
@@ -116,6 +118,7 @@ class Daemon(Turns):
         self.on_project = on_project or (lambda _project: None)
         self.book = holds if holds is not None else HoldBook(HoldStore(ledger))
         self.wait_for_holds = wait_for_holds  # run --once and send: the next run decides
+        self.alerts = alerts or Alerts(None)
         self.files: InForce = assess(project, None, clockwork.now())
         self.project = self.files.project
         self.book.set_files(self.files.holds)
@@ -329,9 +332,11 @@ class Daemon(Turns):
             log.info("fixed: %s", problem)
         self.book.set_files(files.holds)
         known = {(h.what, h.source) for h in before.holds}
-        for hold in files.holds:
-            if (hold.what, hold.source) not in known:
-                log.warning("held: %s, by %s: %s", hold.what, hold.source, hold.why)
+        added = [h for h in files.holds if (h.what, h.source) not in known]
+        for hold in added:
+            log.warning("held: %s, by %s: %s", hold.what, hold.source, hold.why)
+        now_held = {(h.what, h.source) for h in files.holds}
+        self.alerts.holds(added, [h for h in before.holds if (h.what, h.source) not in now_held])
         project = files.project
         log.info(
             "%s: %d campaign(s), %d account(s), %d file problem(s) holding %d thing(s)",

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from scheduler import daemon as d
+from scheduler.alerts import Alerts
 from scheduler.config import Settings, environment
 from scheduler.errors import Problem, SolidarityError
 from scheduler.ledger import Entry, Ledger
@@ -58,6 +59,7 @@ def serve_daemon(
 ) -> None:
     """Run the daemon until SIGTERM or SIGINT (the caller holds the ledger lock)."""
     clockwork = d.SchedulerClockwork(clock)
+    alerts = Alerts.from_environment(environment())
     daemon = d.Daemon(
         project,
         ledger,
@@ -65,8 +67,12 @@ def serve_daemon(
         load=loader(settings),
         on_project=on_project,
         workers=workers,
+        alerts=alerts,
     )
-    d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
+    try:
+        d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
+    finally:
+        alerts.flush()
 
 
 def run_once(
@@ -81,13 +87,23 @@ def run_once(
     problems) and the rows still in flight for the next run.
     """
     manual = d.ManualClockwork(clock)
+    alerts = Alerts.from_environment(environment())
     daemon = d.Daemon(
-        project, ledger, manual, workers=0, on_project=on_project, wait_for_holds=False
+        project,
+        ledger,
+        manual,
+        workers=0,
+        on_project=on_project,
+        wait_for_holds=False,
+        alerts=alerts,
     )
     daemon.settled = []
-    daemon.start()
-    manual.cancel("wake")  # once: what falls due later is the next run's
-    manual.run_until(clock() + ONCE_WAIT)
+    try:
+        daemon.start()
+        manual.cancel("wake")  # once: what falls due later is the next run's
+        manual.run_until(clock() + ONCE_WAIT)
+    finally:
+        alerts.flush()
     return daemon, ledger.in_flight()
 
 

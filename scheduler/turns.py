@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from scheduler import decision as d
+from scheduler.alerts import Alerts
 from scheduler.clockwork import Clockwork
 from scheduler.dispatch import Dispatcher, claim_for, log_delivery
 from scheduler.errors import RenderError, SolidarityError
@@ -55,6 +56,7 @@ class Turns:
     wait_for_holds: bool
     failed: int
     settled: list[Entry] | None
+    alerts: Alerts
 
     def _init_turns(self) -> None:
         self._busy: set[str] = set()
@@ -104,6 +106,7 @@ class Turns:
         if self.settled is not None:
             self.settled.append(entry)
         log_delivery(entry, duration)
+        self.alerts.row(entry)
 
     # -- holds -------------------------------------------------------------------
 
