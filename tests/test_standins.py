@@ -387,12 +387,12 @@ def test_bluesky_limits_logins(bluesky: Bluesky) -> None:
 @pytest.mark.parametrize(
     ("record", "message"),
     [
-        (post("x" * 301), "Record/text must not be longer than 300 graphemes"),
-        (post("\U0001f468\u200d\U0001f469\u200d\U0001f467" * 200), "Record/text must not be longer than 3000 characters"),
-        ({"$type": "app.bsky.feed.post", "text": "hi"}, 'Record must have the property "createdAt"'),
-        (post("hi", createdAt="2026-01-01 00:00:00"), "Record/createdAt must be an valid atproto datetime"),
-        (post("hi", langs=["en", "az", "ru", "fr"]), "Record/langs must not have more than 3 elements"),
-        (post("hi", langs=["english"]), "Record/langs/0 must be a well-formed BCP 47 language tag"),
+        (post("x" * 301), "grapheme too big (maximum 300, got 301) at $.record.text"),
+        (post("\U0001f468\u200d\U0001f469\u200d\U0001f467" * 200), "string too big (maximum 3000, got 3600) at $.record.text"),
+        ({"$type": "app.bsky.feed.post", "text": "hi"}, 'Missing required key "createdAt" at $.record'),
+        (post("hi", createdAt="2026-01-01 00:00:00"), 'Invalid datetime (got "2026-01-01 00:00:00") at $.record.createdAt'),
+        (post("hi", langs=["en", "az", "ru", "fr"]), "array too big (maximum 3, got 4) at $.record.langs"),
+        (post("hi", langs=["english"]), 'Invalid language (got "english") at $.record.langs[0]'),
     ],
 )  # fmt: skip
 def test_bluesky_validates_posts_against_the_lexicon(
@@ -413,10 +413,13 @@ def link(start: int, end: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("facet", "message"),
     [
-        (link(0, 99), "Record/facets/0/index/byteEnd is past the end of the text (12 bytes)"),
-        (link(6, 12), "Record/facets/0/index/byteStart splits a UTF-8 character"),
-        (link(5, 5), "Record/facets/0/index/byteEnd must be greater than byteStart"),
-        (link(-1, 3), "Record/facets/0/index/byteStart can not be less than 0"),
+        (link(0, 99), "byteEnd is past the end of the text (12 bytes) at $.record.facets[0].index"),
+        (link(6, 12), "byteStart splits a UTF-8 character at $.record.facets[0].index"),
+        (link(5, 5), "byteEnd must be greater than byteStart at $.record.facets[0].index"),
+        (
+            link(-1, 3),
+            "integer too small (minimum 0, got -1) at $.record.facets[0].index.byteStart",
+        ),
     ],
 )
 def test_bluesky_checks_facet_byte_ranges(
@@ -438,15 +441,16 @@ def test_bluesky_threads_need_existing_strong_refs(bluesky: Bluesky) -> None:
     broken = {"root": {"uri": second["uri"], "cid": second["cid"]}, "parent": third["parent"]}
     reply = create(bluesky, token, post("x", reply=broken))
     assert reply.json()["message"].endswith(
-        f"Record/reply/root is not the thread's root ({root['uri']})"
+        f"not the thread's root ({root['uri']}) at $.record.reply.root"
     )
     ghost = {"uri": root["uri"][:-3] + "zzz", "cid": root["cid"]}
     missing = create(bluesky, token, post("x", reply={"root": ghost, "parent": ghost}))
-    assert "Record/reply/root is not a record here" in missing.json()["message"]
+    assert "not a record here (" in missing.json()["message"]
     stale = create(
         bluesky, token, post("x", reply={"root": ref, "parent": {**ref, "cid": second["cid"]}})
     )
-    assert "Record/reply/parent/cid is not the record's CID" in stale.json()["message"]
+    assert "not the record's CID (" in stale.json()["message"]
+    assert stale.json()["message"].endswith("at $.record.reply.parent.cid")
     assert len(bluesky.posts) == 3
 
 
@@ -476,7 +480,9 @@ def test_bluesky_embeds_uploaded_blobs(bluesky: Bluesky) -> None:
     no_alt = embed(uploaded)
     del no_alt["images"][0]["alt"]
     reply = create(bluesky, token, post("hi", embed=no_alt))
-    assert reply.json()["message"].endswith('Record/embed/images/0 must have the property "alt"')
+    assert reply.json()["message"].endswith(
+        'Missing required key "alt" at $.record.embed.images[0]'
+    )
 
 
 def test_bluesky_reads_back_and_resolves(bluesky: Bluesky) -> None:

@@ -240,7 +240,13 @@ class Bluesky(Platform):
             headers={"Content-Type": media.mime},
         )
         blob = web.parsed(self.name, response, lambda b: dict(b["blob"]), idempotent=True)
-        return {"alt": media.alt, "image": blob}
+        from scheduler.platforms.imagesize import image_size
+
+        image: dict[str, Any] = {"alt": media.alt, "image": blob}
+        size = image_size(content)  # bsky.app lays an image out by it before it loads
+        if size is not None:
+            image["aspectRatio"] = {"width": size[0], "height": size[1]}
+        return image
 
     def publish(self, out: Outgoing) -> list[Receipt]:
         """Create one post per part under its own record key, each replying to the one before."""

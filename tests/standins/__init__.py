@@ -23,14 +23,21 @@ from __future__ import annotations
 from tests.standins.base import StandIn
 from tests.standins.bluesky import Bluesky
 from tests.standins.discord import Discord
+from tests.standins.facebook import Facebook
+from tests.standins.linkedin import LinkedIn
 from tests.standins.mastodon import Mastodon
+from tests.standins.matrix import Matrix
 from tests.standins.telegram import Telegram
+from tests.standins.threads import Threads
 from tests.standins.webhook import Webhook, sign
 from tests.standins.wire import Fault, Received, Reply, Request
+from tests.standins.x import X
 
 PLATFORMS: dict[str, type[StandIn]] = {
     cls.platform: cls for cls in (Mastodon, Bluesky, Telegram, Discord, Webhook)
 }
+PLATFORMS.update({cls.platform: cls for cls in (X, Facebook, Threads, LinkedIn)})
+PLATFORMS[Matrix.platform] = Matrix
 
 __all__ = [
     "PLATFORMS",
@@ -38,6 +45,7 @@ __all__ = [
     "Discord",
     "Fault",
     "Mastodon",
+    "Matrix",
     "Received",
     "Reply",
     "Request",

@@ -7,6 +7,12 @@ records against the lexicons in shared/conformance (text at most 300 graphemes a
 UTF-8 bytes, createdAt an atproto datetime, langs, facets, embeds), blobs referenced by a
 post must have been uploaded, with a matching MIME type.
 
+A refused record is answered in the words of the reference PDS 0.5.35 (checked against it in
+tests/test_bluesky_pds.py): the problem, then where, ``Invalid app.bsky.feed.post record:
+grapheme too big (maximum 300, got 301) at $.record.text``; a record key that is no TID:
+``Invalid record key for app.bsky.feed.post: Invalid TID string (got "...") at $``; an
+unknown handle: 400 HandleNotFound.
+
 A record key given to createRecord must be a record key (a TID for app.bsky.feed.post,
 whose lexicon says ``key: tid``); a key already taken is refused as the PDS refuses it:
 the repository's MST throws "There is already a value at key", which the PDS answers
@@ -201,43 +207,49 @@ class Bluesky(PdsSessions):
     # -- checks -----------------------------------------------------------------------------
 
     def _check_post(self, record: dict[str, Any]) -> None:
-        """Apply the stricter-than-PDS checks; raise LexiconError (its message follows "Record")."""
+        """Apply the stricter-than-PDS checks; raise LexiconError worded as the PDS words its own."""
         text: bytes = record["text"].encode("utf-8")
         for i, facet in enumerate(record.get("facets", []) if self.strict_facets else []):
-            path = f"Record/facets/{i}/index"
+            path = f"$.record.facets[{i}].index"
             start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
             if end > len(text):
                 raise LexiconError(
-                    f"{path}/byteEnd is past the end of the text ({len(text)} bytes)"
+                    f"byteEnd is past the end of the text ({len(text)} bytes) at {path}"
                 )
             if start >= end:
-                raise LexiconError(f"{path}/byteEnd must be greater than byteStart")
+                raise LexiconError(f"byteEnd must be greater than byteStart at {path}")
             for name, at in (("byteStart", start), ("byteEnd", end)):
                 if at < len(text) and text[at] & 0xC0 == 0x80:
-                    raise LexiconError(f"{path}/{name} splits a UTF-8 character")
+                    raise LexiconError(f"{name} splits a UTF-8 character at {path}")
         reply = record.get("reply")
         if not self.strict_refs or reply is None:
             return
         for key in ("root", "parent"):
             found = self._records.get(reply[key]["uri"])
             if found is None:
-                raise LexiconError(f"Record/reply/{key} is not a record here: {reply[key]['uri']}")
+                raise LexiconError(
+                    f"not a record here ({reply[key]['uri']}) at $.record.reply.{key}"
+                )
             if found["cid"] != reply[key]["cid"]:
                 raise LexiconError(
-                    f"Record/reply/{key}/cid is not the record's CID ({found['cid']})"
+                    f"not the record's CID ({found['cid']}) at $.record.reply.{key}.cid"
                 )
         parent = self._records[reply["parent"]["uri"]]["value"]
         root = parent["reply"]["root"]["uri"] if "reply" in parent else reply["parent"]["uri"]
         if reply["root"]["uri"] != root:
-            raise LexiconError(f"Record/reply/root is not the thread's root ({root})")
+            raise LexiconError(f"not the thread's root ({root}) at $.record.reply.root")
 
     def _check_rkey(self, collection: str, rkey: str) -> Reply | None:
         """Refuse a record key that is not one, or not a TID where the lexicon wants one."""
         if not atsyntax.is_record_key(rkey):
-            return invalid(f"Invalid record key: {rkey}")
+            return invalid(
+                f'Invalid record key for {collection}: Invalid record key (got "{rkey}") at $'
+            )
         found = self.lexicons.resolve(f"{collection}#main", collection)
         if found is not None and found[0].get("key") == "tid" and not atsyntax.is_tid(rkey):
-            return invalid(f"Invalid TID: {rkey}")
+            return invalid(
+                f'Invalid record key for {collection}: Invalid TID string (got "{rkey}") at $'
+            )
         return None
 
     def _check_blobs(self, record: dict[str, Any]) -> Reply | None:

@@ -211,7 +211,7 @@ class PdsSessions(StandIn):
         if not handle:
             return xrpc_error(400, "InvalidRequest", 'Params must have the property "handle"')
         if handle.lower() != self.handle.lower():
-            return xrpc_error(400, "InvalidRequest", "Unable to resolve handle")
+            return xrpc_error(400, "HandleNotFound", "Unable to resolve handle")
         return Reply.json(200, {"did": self.did})
 
     # -- the XRPC shapes ------------------------------------------------------------

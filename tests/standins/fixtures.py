@@ -19,6 +19,7 @@ from tests.standins.bluesky import Bluesky
 from tests.standins.discord import Discord
 from tests.standins.lexicon import LEXICONS
 from tests.standins.mastodon import Mastodon
+from tests.standins.matrix import Matrix
 from tests.standins.process import StandInProcess, spawn
 from tests.standins.telegram import Telegram
 from tests.standins.webhook import Webhook
@@ -47,6 +48,12 @@ def bluesky_standin() -> Iterator[Bluesky]:
             f"atproto lexicons not found at {LEXICONS} (tests/conformance is part of the repository)"
         )
     yield from serve(Bluesky())
+
+
+@pytest.fixture
+def matrix_standin() -> Iterator[Matrix]:
+    """Yield a started Matrix homeserver stand-in (its .token, .room_id and .alias)."""
+    yield from serve(Matrix())
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import binascii
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import regex
 
@@ -64,11 +64,15 @@ class Lexicons:
         return doc["defs"][name or "main"], nsid
 
     def validate_record(self, nsid: str, value: Any) -> None:
-        """Check a record of collection nsid; raise LexiconError with the path "Record"."""
+        """Check a record of collection nsid; raise LexiconError in the PDS 0.5's words.
+
+        The PDS (0.5.x, @atproto/lex) says what is wrong, then where: ``grapheme too big
+        (maximum 300, got 301) at $.record.text``.
+        """
         found = self.resolve(nsid, nsid)
         if found is None or found[0].get("type") != "record":
             raise LexiconError(f"Lexicon not found: lex:{nsid}")
-        self.check("Record", found[0]["record"], value, nsid)
+        self.check("$.record", found[0]["record"], value, nsid)
 
     def validate_input(self, nsid: str, value: Any) -> None:
         """Check a procedure's JSON input; raise LexiconError with the path "Input"."""
@@ -95,39 +99,84 @@ class Lexicons:
 
     def _object(self, path: str, d: Def, value: Any, base: str) -> None:
         if not isinstance(value, dict):
-            raise LexiconError(f"{path} must be an object")
+            _fail(path, "must be an object", f"Expected object value type (got {_got(value)})")
         required, nullable = set(d.get("required", [])), set(d.get("nullable", []))
         for key, prop in d.get("properties", {}).items():
             if key not in value:
                 if key in required:
-                    raise LexiconError(f'{path} must have the property "{key}"')
+                    _fail(path, f'must have the property "{key}"', f'Missing required key "{key}"')
                 continue
             if value[key] is None and key in nullable:
                 continue
-            self.check(f"{path}/{key}", prop, value[key], base)
+            self.check(_child(path, key), prop, value[key], base)
 
     def _array(self, path: str, d: Def, value: Any, base: str) -> None:
         if not isinstance(value, list):
-            raise LexiconError(f"{path} must be an array")
+            _fail(path, "must be an array", f"Expected array value type (got {_got(value)})")
         if "maxLength" in d and len(value) > d["maxLength"]:
-            raise LexiconError(f"{path} must not have more than {d['maxLength']} elements")
+            _fail(
+                path,
+                f"must not have more than {d['maxLength']} elements",
+                f"array too big (maximum {d['maxLength']}, got {len(value)})",
+            )
         if "minLength" in d and len(value) < d["minLength"]:
-            raise LexiconError(f"{path} must not have fewer than {d['minLength']} elements")
+            _fail(
+                path,
+                f"must not have fewer than {d['minLength']} elements",
+                f"array too small (minimum {d['minLength']}, got {len(value)})",
+            )
         for i, item in enumerate(value):
-            self.check(f"{path}/{i}", d["items"], item, base)
+            self.check(f"{path}[{i}]" if _new(path) else f"{path}/{i}", d["items"], item, base)
 
     def _union(self, path: str, d: Def, value: Any, base: str) -> None:
         if not isinstance(value, dict) or not isinstance(value.get("$type"), str):
-            raise LexiconError(f'{path} must be an object which includes the "$type" property')
+            _fail(
+                path,
+                'must be an object which includes the "$type" property',
+                'Expected an object which includes the "$type" property value type '
+                f"(got {_got(value)})",
+            )
         refs = [_absolute(ref, base) for ref in d["refs"]]
         kind = _absolute(value["$type"], base)
         if kind not in refs:
             if d.get("closed"):
-                raise LexiconError(f"{path} $type must be one of {', '.join(d['refs'])}")
+                _fail(
+                    path,
+                    f"$type must be one of {', '.join(d['refs'])}",
+                    f"Expected one of {', '.join(d['refs'])} (got {_got(value['$type'])})",
+                )
             return  # an open union accepts types it does not list
         found = self.resolve(kind, base)
         if found is not None:
             self.check(path, found[0], value, found[1])
+
+
+def _new(path: str) -> bool:
+    """Say whether a path is written the PDS 0.5's way ($.record.text), not the old (Record/text)."""
+    return path.startswith("$")
+
+
+def _child(path: str, key: str) -> str:
+    return f"{path}.{key}" if _new(path) else f"{path}/{key}"
+
+
+def _fail(path: str, old: str, new: str) -> NoReturn:
+    """Raise in the words of the path's style: ``NEW at $.x.y`` or ``Record/x OLD``."""
+    raise LexiconError(_at(path, new) if _new(path) else _at(path, old))
+
+
+def _at(path: str, problem: str) -> str:
+    """Return a problem that has one wording for both styles, placed as the path's style wants."""
+    return f"{problem} at {path}" if _new(path) else f"{path} {problem}"
+
+
+def _got(value: Any) -> str:
+    """Show a value as the PDS does after "got": JSON, an object by its first key."""
+    if isinstance(value, dict):
+        return "{" + (f"{json.dumps(next(iter(value)))}: ..." if value else "") + "}"
+    if isinstance(value, list):
+        return "[...]" if value else "[]"
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _absolute(ref: str, base: str) -> str:
@@ -144,82 +193,106 @@ def _primitive(path: str, d: Def, value: Any) -> None:
         if isinstance(value, bool) or not (
             isinstance(value, int) or (isinstance(value, float) and value.is_integer())
         ):
-            raise LexiconError(f"{path} must be an integer")
+            _fail(path, "must be an integer", f"Expected integer value type (got {_got(value)})")
         _const_enum(path, d, value)
         if "maximum" in d and value > d["maximum"]:
-            raise LexiconError(f"{path} can not be greater than {d['maximum']}")
+            _fail(
+                path,
+                f"can not be greater than {d['maximum']}",
+                f"integer too big (maximum {d['maximum']}, got {value})",
+            )
         if "minimum" in d and value < d["minimum"]:
-            raise LexiconError(f"{path} can not be less than {d['minimum']}")
+            _fail(
+                path,
+                f"can not be less than {d['minimum']}",
+                f"integer too small (minimum {d['minimum']}, got {value})",
+            )
     elif kind == "boolean":
         if not isinstance(value, bool):
-            raise LexiconError(f"{path} must be a boolean")
+            _fail(path, "must be a boolean", f"Expected boolean value type (got {_got(value)})")
         _const_enum(path, d, value)
     elif kind == "bytes":
         _bytes(path, d, value)
     elif kind == "cid-link":
         if not (_is_link(value) and FORMATS["cid"][0](value["$link"])):
-            raise LexiconError(f"{path} must be a CID")
+            raise LexiconError(_at(path, "must be a CID"))
     elif kind == "blob":
         _blob(path, d, value)
     elif kind == "unknown":
         if not isinstance(value, dict) or _is_link(value) or _is_bytes(value) or _is_blob(value):
-            raise LexiconError(f"{path} must be an object")
+            raise LexiconError(_at(path, "must be an object"))
     else:
         raise LexiconError(f"Unexpected lexicon type: {kind}")
 
 
 def _const_enum(path: str, d: Def, value: Any) -> None:
     if "const" in d and value != d["const"]:
-        raise LexiconError(f"{path} must be {json.dumps(d['const'])}")
+        raise LexiconError(_at(path, f"must be {json.dumps(d['const'])}"))
     if "enum" in d and value not in d["enum"]:
-        raise LexiconError(f"{path} must be one of ({'|'.join(map(str, d['enum']))})")
+        raise LexiconError(_at(path, f"must be one of ({'|'.join(map(str, d['enum']))})"))
 
 
 def _string(path: str, d: Def, value: Any) -> None:
     if not isinstance(value, str):
-        raise LexiconError(f"{path} must be a string")
+        _fail(path, "must be a string", f"Expected string value type (got {_got(value)})")
     _const_enum(path, d, value)
     size = len(value.encode("utf-8", "surrogatepass"))
     if "maxLength" in d and size > d["maxLength"]:
-        raise LexiconError(f"{path} must not be longer than {d['maxLength']} characters")
+        _fail(
+            path,
+            f"must not be longer than {d['maxLength']} characters",
+            f"string too big (maximum {d['maxLength']}, got {size})",
+        )
     if "minLength" in d and size < d["minLength"]:
-        raise LexiconError(f"{path} must not be shorter than {d['minLength']} characters")
+        _fail(
+            path,
+            f"must not be shorter than {d['minLength']} characters",
+            f"string too small (minimum {d['minLength']}, got {size})",
+        )
     if "maxGraphemes" in d or "minGraphemes" in d:
         count = len(_GRAPHEME.findall(value))
         if "maxGraphemes" in d and count > d["maxGraphemes"]:
-            raise LexiconError(f"{path} must not be longer than {d['maxGraphemes']} graphemes")
+            _fail(
+                path,
+                f"must not be longer than {d['maxGraphemes']} graphemes",
+                f"grapheme too big (maximum {d['maxGraphemes']}, got {count})",
+            )
         if "minGraphemes" in d and count < d["minGraphemes"]:
-            raise LexiconError(f"{path} must not be shorter than {d['minGraphemes']} graphemes")
+            _fail(
+                path,
+                f"must not be shorter than {d['minGraphemes']} graphemes",
+                f"grapheme too small (minimum {d['minGraphemes']}, got {count})",
+            )
     if "format" in d and d["format"] in FORMATS:
         check, message = FORMATS[d["format"]]
         if not check(value):
-            raise LexiconError(f"{path} {message}")
+            _fail(path, message, f"Invalid {d['format']} (got {_got(value)})")
 
 
 def _bytes(path: str, d: Def, value: Any) -> None:
     if not _is_bytes(value):
-        raise LexiconError(f"{path} must be a byte array")
+        raise LexiconError(_at(path, "must be a byte array"))
     encoded = value["$bytes"]
     try:
         data = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise LexiconError(f"{path} must be a byte array") from None
+        raise LexiconError(_at(path, "must be a byte array")) from None
     if "maxLength" in d and len(data) > d["maxLength"]:
-        raise LexiconError(f"{path} must not be larger than {d['maxLength']} bytes")
+        raise LexiconError(_at(path, f"must not be larger than {d['maxLength']} bytes"))
     if "minLength" in d and len(data) < d["minLength"]:
-        raise LexiconError(f"{path} must not be smaller than {d['minLength']} bytes")
+        raise LexiconError(_at(path, f"must not be smaller than {d['minLength']} bytes"))
 
 
 def _blob(path: str, d: Def, value: Any) -> None:
     if is_legacy_blob(value):
         return  # the lexicon accepts it; the PDS then refuses it (see blob_refs)
     if not _is_blob(value):
-        raise LexiconError(f"{path} should be a blob ref")
+        raise LexiconError(_at(path, "should be a blob ref"))
     if "maxSize" in d and value["size"] > d["maxSize"]:
-        raise LexiconError(f"{path} cannot be larger than {d['maxSize']} bytes")
+        raise LexiconError(_at(path, f"cannot be larger than {d['maxSize']} bytes"))
     accept = d.get("accept")
     if accept and not mime_accepted(value["mimeType"], accept):
-        raise LexiconError(f"{path} mime type must be one of {', '.join(accept)}")
+        raise LexiconError(_at(path, f"mime type must be one of {', '.join(accept)}"))
 
 
 def mime_accepted(mime: str, accept: list[str]) -> bool:
