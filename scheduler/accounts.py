@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from pydantic import ValidationError
 
 from scheduler.checks import problems_from
@@ -70,6 +72,35 @@ def _expand(value: Any, environ: Mapping[str, str], missing: list[str]) -> Any:
 
         return VAR.sub(sub, value)
     return value
+
+
+URL_SCHEMES = ("http://", "https://", "socks5://")
+
+
+def raw_var(raw: Any) -> bool:
+    """Say whether a value in the file names a ``${VAR}`` (its expansion is a secret)."""
+    return isinstance(raw, str) and VAR.search(raw) is not None
+
+
+def _bad_url(where: str, value: Any, hidden: bool) -> str | None:
+    """Say what is wrong with a URL setting, so that a send never meets it first."""
+    if not isinstance(value, str) or not value.lower().startswith(URL_SCHEMES):
+        return None
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - reading the port is what checks it
+        httpx.URL(value)
+        if not parts.hostname:
+            raise ValueError("it names no host")
+    except (ValueError, httpx.InvalidURL) as exc:
+        if hidden or "@" in value:  # a secret, or a password in the URL: not echoed
+            shown, why = "this", str(exc).split(":")[0].lower()
+        else:
+            shown, why = f"'{value}'", str(exc)
+        return (
+            f"{where}: {shown} is not a valid URL ({why}); write it as https://HOST[:PORT][/PATH]"
+        )
+    return None
 
 
 def load_accounts(
@@ -187,4 +218,11 @@ def _load_one(
             return None, problems + errors
         # only keys whose variables are unset are missing: enough for validate and preview
         settings = platform.settings_model.model_construct(**values)
+    for key, value in values.items():
+        hidden = key in platform.secret_fields or key == "proxy" or raw_var(body.get(key))
+        problem = _bad_url(f"{name}.{key}", value, hidden)
+        if problem:
+            problems.append(src.problem((*at, key), problem))
+    if any(p.severity == "error" for p in problems):
+        return None, problems
     return Account(name, platform, settings, src.line(at), src.path, tuple(unset)), problems

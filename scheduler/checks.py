@@ -72,14 +72,14 @@ def problems_from(
         full = (*base, *loc)
         kind = err["type"]
         where = dotted(full)
-        if kind == "extra_forbidden":
+        if kind == "extra_forbidden" and loc:
             key = str(loc[-1])
             parent = model_at(model, loc[:-1])
             allowed = sorted(parent.model_fields) if parent else []
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             message = f"unknown key '{key}'; {hint}allowed here: {', '.join(allowed)}"
-        elif kind == "missing":
+        elif kind == "missing" and loc:
             message = f"missing key '{loc[-1]}'" + (f" in {dotted(full[:-1])}" if full[:-1] else "")
             message += MISSING_HINTS.get(str(loc[-1]), "")
         elif kind == "value_error":

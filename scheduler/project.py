@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from scheduler.accounts import Account, load_accounts
 from scheduler.campaigns import LoadedCampaign, Post, load_campaigns
 from scheduler.config import Settings
+from scheduler.confine import check_inside
 from scheduler.errors import Problem, display_path
 from scheduler.rendering import Renderer
 
@@ -132,6 +134,29 @@ def _cross_check(project: Project, lc: LoadedCampaign) -> list[Problem]:
             out.extend(_check_template(project, lc, post, str(template), loc))
         for j, media in enumerate(post.media):
             out.extend(_check_media(project, lc, media.path, ("posts", i, "media", j, "path")))
+        out.extend(_check_part_media(project, lc, post, i))
+    return out
+
+
+def _check_part_media(project: Project, lc: LoadedCampaign, post: Post, i: int) -> list[Problem]:
+    """Check each thread part's images; refuse them where a platform cannot post them there."""
+    out: list[Problem] = []
+    refusing = sorted(
+        {a.platform.label for a in project.accounts_of(lc, post) if not a.platform.media_on_parts}
+    )
+    for j, part in enumerate(post.thread or []):
+        for k, media in enumerate(part.media):
+            loc: tuple[str | int, ...] = ("posts", i, "thread", j, "media", k, "path")
+            out.extend(_check_media(project, lc, media.path, loc))
+            if j > 0 and refusing:
+                out.append(
+                    lc.source.problem(
+                        ("posts", i, "thread", j, "media"),
+                        f"thread part {j + 1} of post '{post.id}' has an image, and "
+                        f"{', '.join(refusing)} cannot post images on a thread's later parts; "
+                        "move it to the first part, or give this post accounts: without them",
+                    )
+                )
     return out
 
 
@@ -153,13 +178,15 @@ def _check_template(
                 loc, f"template '{name}' not found: the templates folder {folder} does not exist"
             )
         ]
-    missing = sorted(
-        {
-            a.platform.name
-            for a in project.accounts_of(lc, post)
-            if project.renderer.template_file(name, a.platform.name) is None
-        }
-    )
+    found = {
+        a.platform.name: project.renderer.template_file(name, a.platform.name)
+        for a in project.accounts_of(lc, post)
+    }
+    for file in sorted({f for f in found.values() if f is not None}):
+        what = check_inside(project.settings.templates, file.name)
+        if what is not None:
+            return [src.problem(loc, f"template {what}")]
+    missing = sorted(platform for platform, file in found.items() if file is None)
     if not missing:
         return []
     available = sorted({p.name.split(".")[0] for p in project.settings.templates.glob("*.j2")})
@@ -184,17 +211,26 @@ def _check_template(
 def _check_media(
     project: Project, lc: LoadedCampaign, path: str, loc: tuple[str | int, ...]
 ) -> list[Problem]:
-    folder = project.settings.campaigns.resolve()
-    target = (folder / path).resolve()
-    if not target.is_relative_to(folder):
+    """Check an image the way it is read at send time: inside the folder, no symlink."""
+    folder = project.settings.campaigns
+    shown = display_path(folder)
+    if "\x00" in path:
+        return [
+            lc.source.problem(
+                loc, f"media {path!r} has a NUL character; name an image inside {shown}/"
+            )
+        ]
+    written = PurePosixPath(path.replace("\\", "/"))
+    if written.is_absolute() or ".." in written.parts:
         return [
             lc.source.problem(
                 loc,
-                f"media '{path}' is outside the campaigns folder; keep images inside {display_path(project.settings.campaigns)}/",
+                f"media '{path}' is outside the campaigns folder; keep images inside {shown}/",
             )
         ]
-    if not target.is_file():
-        return [
-            lc.source.problem(loc, f"media '{path}' not found (looked for {display_path(target)})")
-        ]
-    return []
+    what = check_inside(folder, path)
+    if what is None:
+        return []
+    if what.endswith("not found"):
+        what = f"'{path}' not found (looked for {display_path(folder / path)})"
+    return [lc.source.problem(loc, f"media {what}")]

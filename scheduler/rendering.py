@@ -1,96 +1,33 @@
 """Sandboxed Jinja2: an occurrence and an account in, the exact text to send out.
 
 Templates are plain text (no HTML escaping), undefined names are errors, and the
-sandbox refuses any reach into Python internals. Every failure names the
-template's ``path:line``, including an undefined name met while rendering.
+sandbox refuses any reach into Python internals and any render over its budget
+(:mod:`scheduler.budget`). Every failure names the template's ``path:line``,
+including an undefined name met while rendering and a template that leads
+outside its folder.
 """
 
 from __future__ import annotations
 
 import traceback
-import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from scheduler import text as textlib
 from scheduler.accounts import Account
+from scheduler.budget import MAX_OUTPUT, OverBudget, spending
 from scheduler.campaigns import Campaign, LoadedCampaign, Post
+from scheduler.confine import OutsideError
 from scheduler.errors import Problem, RenderError, display_path
 from scheduler.planning import Occurrence
-from scheduler.timeutil import parse_date
+from scheduler.templating import Confined, days_since, hashtag, make_environment
 
-
-@jinja2.pass_context
-def days_since(context: jinja2.runtime.Context, value: Any) -> int:
-    """Count whole days from a date to the occurrence's local date (0 on the same day)."""
-    if value is None or value == "":
-        raise ValueError("days_since got no date (is detained_on set for this person?)")
-    if not isinstance(value, date):
-        value = parse_date(value)
-    elif isinstance(value, datetime):
-        value = value.date()
-    scheduled = context.get("scheduled_for")
-    if not isinstance(scheduled, datetime):
-        raise ValueError("days_since needs scheduled_for in the context")
-    days: int = (scheduled.date() - value).days
-    return days
-
-
-def hashtag(value: Any) -> str:
-    """Make ``#`` + the text's letters, digits and ``_`` (any script), nothing else."""
-    kept: list[str] = []
-    for ch in str(value):
-        cat = unicodedata.category(ch)
-        if ch == "_" or cat[0] == "L" or cat == "Nd" or (cat[0] == "M" and kept):
-            kept.append(ch)
-    return "#" + "".join(kept)
-
-
-MAX_REPEAT = 100_000  # the longest string or list a template may build with * or **
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, also refusing ``"x" * 10**9``: a typo must not eat the machine."""
-
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(
-        self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any
-    ) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError(f"the exponent {right} is too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(seq) * times > MAX_REPEAT
-                ):
-                    raise SecurityError(f"repeating a text or list {times} times is too long")
-        return super().call_binop(context, operator, left, right)
-
-
-def make_environment(templates: Path) -> ImmutableSandboxedEnvironment:
-    """Build the one template environment every render uses."""
-    env = _Sandbox(
-        loader=jinja2.FileSystemLoader(str(templates)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-        auto_reload=False,
-    )
-    env.filters["days_since"] = days_since
-    env.filters["hashtag"] = hashtag
-    return env
+__all__ = ["Message", "Renderer", "days_since", "fit", "hashtag", "make_environment"]
 
 
 class Message(NamedTuple):
@@ -161,9 +98,17 @@ class Renderer:
     def _compile(self, source: str, path: str, offset: int, name: str | None = None) -> Compiled:
         try:
             tmpl = self.env.get_template(name) if name else self.env.from_string(source)
+            if name and isinstance(self.env.loader, Confined):
+                source = self.env.loader.sources.get(name, source)
             return Compiled(tmpl, path, offset, _per_account(self.env, source))
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(_syntax(exc, path, offset)) from None
+        except OutsideError as exc:
+            raise RenderError(Problem(path, 1 + offset, f"template {exc}")) from None
+        except (RecursionError, MemoryError):
+            raise RenderError(
+                Problem(path, 1 + offset, "template syntax: nested too deeply to read; simplify it")
+            ) from None
 
     def _template(self, name: str, platform: str) -> Compiled:
         key = ("file", name, platform)
@@ -172,8 +117,7 @@ class Renderer:
             path = self.template_file(name, platform)
             if path is None:
                 raise LookupError(name)
-            source = path.read_text(encoding="utf-8")
-            found = self._compile(source, display_path(path), 0, path.name)
+            found = self._compile("", display_path(path), 0, path.name)
             self._compiled[key] = found
         return found
 
@@ -291,15 +235,35 @@ class Renderer:
 def _render_one(compiled: Compiled, ctx: dict[str, Any]) -> str:
     tmpl, path, offset = compiled.template, compiled.path, compiled.offset
     try:
-        return tmpl.render(ctx).strip()
+        with spending():
+            text = tmpl.render(ctx).strip()
     except SecurityError as exc:
         raise RenderError(
             _runtime(exc, tmpl, path, offset, "the template sandbox refused: ")
         ) from None
-    except jinja2.TemplateError as exc:
+    except (jinja2.TemplateError, OverBudget, OutsideError) as exc:
         raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
     except (ValueError, TypeError, ArithmeticError, LookupError) as exc:
         raise RenderError(_runtime(exc, tmpl, path, offset, "")) from None
+    except RecursionError as exc:
+        raise RenderError(
+            _runtime(
+                exc, tmpl, path, offset, "recurses too deeply (a macro or loop calling itself?)"
+            )
+        ) from None
+    except MemoryError as exc:
+        raise RenderError(
+            _runtime(exc, tmpl, path, offset, "needs more memory than any post")
+        ) from None
+    if len(text) > MAX_OUTPUT:
+        raise RenderError(
+            Problem(
+                path,
+                1 + offset,
+                f"renders more than {MAX_OUTPUT:,} characters; no post is that long",
+            )
+        )
+    return text
 
 
 def fit(parts: list[str], post: Post, account: Account, live_limit: int | None = None) -> Message:

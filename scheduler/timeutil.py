@@ -13,6 +13,21 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s|ms)")
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 DURATION_HELP = "write a number and a unit, such as 90s, 15m, 12h, 3d, 1w or 1h30m"
+MAX_DURATION = timedelta(days=3650)  # no interval, grace, jitter or pace is longer than 10 years
+# the years a campaign may name: far enough for any detention date or end, near enough
+# that adding a day, a zone offset or a grace never leaves the calendar
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+RANGE_HELP = f"write a date between {FIRST_DAY} and {LAST_DAY}"
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _in_range(day: date, value: object) -> None:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"'{_shown(value)}' is out of range; {RANGE_HELP}")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -22,7 +37,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, int | float):
         if value == 0:
             return timedelta(0)
-        raise ValueError(f"'{value}' has no unit; {DURATION_HELP}")
+        raise ValueError(f"'{_shown(value)}' has no unit; {DURATION_HELP}")
     text = str(value).strip().lower().replace(" ", "")
     if text == "0":
         return timedelta(0)
@@ -33,7 +48,12 @@ def parse_duration(value: object) -> timedelta:
         seconds += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(f"'{value}' is not a duration; {DURATION_HELP}")
+        raise ValueError(f"'{_shown(value)}' is not a duration; {DURATION_HELP}")
+    if not seconds <= MAX_DURATION.total_seconds():  # also inf, from 400 nines
+        raise ValueError(
+            f"'{_shown(value)}' is too long; a duration may be at most "
+            f"{MAX_DURATION.days}d (10 years)"
+        )
     return timedelta(seconds=seconds)
 
 
@@ -60,9 +80,13 @@ def parse_date(value: object) -> date:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"'{value}' is not a date; write YYYY-MM-DD, such as 2025-12-01") from None
+        raise ValueError(
+            f"'{_shown(value)}' is not a date; write YYYY-MM-DD, such as 2025-12-01"
+        ) from None
+    _in_range(day, value)
+    return day
 
 
 def parse_datetime(value: object) -> datetime:
@@ -77,12 +101,14 @@ def parse_datetime(value: object) -> datetime:
             raise ValueError
         if len(text) > 10 and text[11:13].find(":") == 1:  # 9:00 -> 09:00
             text = text[:11] + "0" + text[11:]
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"'{value}' is not a date and time; write YYYY-MM-DD HH:MM, such as 2025-12-03 10:00 "
+            f"'{_shown(value)}' is not a date and time; write YYYY-MM-DD HH:MM, such as 2025-12-03 10:00 "
             "(in the campaign's time zone), or add an offset: 2025-12-03 10:00+04:00"
         ) from None
+    _in_range(when.date(), value)
+    return when
 
 
 def parse_date_or_datetime(value: object) -> date | datetime:
@@ -94,9 +120,11 @@ def parse_date_or_datetime(value: object) -> date | datetime:
         return parse_date(text)
     try:
         return parse_datetime(text)
-    except ValueError:
+    except ValueError as exc:
+        if "out of range" in str(exc):
+            raise
         raise ValueError(
-            f"'{value}' is not a date; write YYYY-MM-DD (or YYYY-MM-DD HH:MM for a time of day)"
+            f"'{_shown(value)}' is not a date; write YYYY-MM-DD (or YYYY-MM-DD HH:MM for a time of day)"
         ) from None
 
 

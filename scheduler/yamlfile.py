@@ -4,6 +4,11 @@ Validation errors are reported as ``path:line``, so each location in the data
 (a tuple of keys and indices, as pydantic reports it) maps to the line it was
 written on. Dates and times stay strings (we parse them ourselves, with better
 messages), and only ``true``/``false`` are booleans: ``language: no`` is Norwegian.
+
+Any file a user saves is read with bounded work: at most ``MAX_FILE_BYTES``,
+nested at most ``MAX_DEPTH`` levels, and aliases (``*name``) may repeat at most
+``MAX_ALIAS_VALUES`` values in all (a 2 KB "billion laughs" file would otherwise
+build billions). Each refusal is a ``path:line`` problem, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ import yaml
 from scheduler.errors import Problem, ProblemsError, display_path
 
 Loc = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 1_000_000  # a campaign or accounts file; the largest real one is ~20 KB
+MAX_DEPTH = 64  # mappings and lists inside each other
+MAX_ALIAS_VALUES = 100_000  # values built by repeating anchors (``*name``), in one file
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")
+)
 
 
 class _Loader(yaml.SafeLoader):
@@ -78,9 +90,21 @@ def read_text(path: Path) -> str:
     """Read a user's file as UTF-8, reporting the line of the first bad byte."""
     shown = display_path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ProblemsError([Problem(shown, 0, f"cannot read the file: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ProblemsError(
+            [
+                Problem(
+                    shown,
+                    1,
+                    f"the file is larger than {MAX_FILE_BYTES:,} bytes; "
+                    "split it (one campaign per file) or shorten it",
+                )
+            ]
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -103,28 +127,64 @@ def load_yaml(path: Path) -> Located:
     text = read_text(path)
     if text.startswith("\ufeff"):
         text = text[1:]
-    loader: yaml.SafeLoader = _FastLoader(text)
-    try:
-        node = loader.get_single_node()
-    except yaml.YAMLError:
-        loader.dispose()
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            raise ProblemsError([_syntax_problem(shown, text, exc)]) from None
-        except yaml.YAMLError as exc:
-            raise ProblemsError([Problem(shown, 1, f"YAML syntax: {exc}")]) from None
-    finally:
-        loader.dispose()
+    node = _compose(shown, text)
     located = Located(shown, None)
-    problems: list[Problem] = []
     if node is None:
         return located
-    data = _build(loader, node, (), located, problems)
-    if problems:
-        raise ProblemsError(problems)
+    builder = _Builder(_Loader(""), located)
+    try:
+        data = builder.build(node, (), 0, frozenset())
+    except _TooMuch as exc:
+        raise ProblemsError([Problem(shown, exc.line, exc.message)]) from None
+    except RecursionError:  # the depth limit keeps far below it; a last guard
+        raise ProblemsError(
+            [Problem(shown, 1, f"the data is nested too deeply; nest at most {MAX_DEPTH} levels")]
+        ) from None
+    if builder.problems:
+        raise ProblemsError(builder.problems)
     return Located(shown, data, located.lines, located.text_lines)
+
+
+def _compose(shown: str, text: str) -> yaml.Node | None:
+    """Parse the text into YAML nodes (libyaml first), or raise ProblemsError."""
+    bad = _UNPRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        raise ProblemsError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    f"the file has a control character (U+{ord(bad.group()):04X}) that YAML "
+                    "does not allow; remove it",
+                )
+            ]
+        )
+    fast: yaml.SafeLoader = _FastLoader(text)
+    try:
+        return fast.get_single_node()
+    except (yaml.YAMLError, RecursionError):
+        pass
+    finally:
+        fast.dispose()
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        raise ProblemsError([_syntax_problem(shown, text, exc)]) from None
+    except yaml.YAMLError as exc:
+        raise ProblemsError([Problem(shown, 1, f"YAML syntax: {exc}")]) from None
+    except RecursionError:
+        raise ProblemsError(
+            [Problem(shown, 1, f"the data is nested too deeply; nest at most {MAX_DEPTH} levels")]
+        ) from None
+    finally:
+        loader.dispose()
+
+
+# what PyYAML's reader refuses (it would raise without a line): C0 controls but tab and
+# newlines, DEL and C1 controls but NEL, surrogates, and U+FFFE/U+FFFF
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 def _syntax_problem(shown: str, text: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -147,17 +207,96 @@ def _syntax_problem(shown: str, text: str, exc: yaml.MarkedYAMLError) -> Problem
     return Problem(shown, line, f"YAML syntax: {what}{hint}")
 
 
-def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, out: Located, problems: list[Problem]
-) -> Any:
-    out.lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
+class _TooMuch(Exception):
+    """The file asks for more work than any campaign needs (nesting, aliases)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _tag(node: yaml.Node) -> str:
+    standard = "tag:yaml.org,2002:"
+    return "!!" + node.tag.removeprefix(standard) if node.tag.startswith(standard) else node.tag
+
+
+class _Builder:
+    """Build plain data from nodes, recording lines and refusing unbounded work."""
+
+    def __init__(self, loader: yaml.SafeLoader, out: Located) -> None:
+        self.loader, self.out = loader, out
+        self.problems: list[Problem] = []
+        self.seen: set[int] = set()  # nodes built at least once
+        self.repeated = 0  # values built again because an alias repeats them
+        self.alias_uses: set[Loc] = set()  # the outermost places an alias is written
+
+    def _problem(self, node: yaml.Node, message: str) -> None:
+        self.problems.append(Problem(self.out.path, node.start_mark.line + 1, message))
+
+    def build(self, node: yaml.Node, loc: Loc, depth: int, inside: frozenset[int]) -> Any:
+        line = node.start_mark.line + 1
+        self.out.lines.setdefault(loc, line)
+        if id(node) in self.seen:
+            self.repeated += 1
+            if not any(loc[:n] in self.alias_uses for n in range(len(loc))):
+                self.alias_uses.add(loc)
+            if self.repeated > MAX_ALIAS_VALUES:
+                # report the outermost place that repeats an anchor: where the alias is written
+                where = next(
+                    self.out.lines[loc[:n]]
+                    for n in range(len(loc) + 1)
+                    if loc[:n] in self.alias_uses
+                )
+                raise _TooMuch(
+                    where,
+                    f"aliases (*name) here repeat more than {MAX_ALIAS_VALUES:,} values; "
+                    "repeat less, or write the values out",
+                )
+        else:
+            self.seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, loc)
+        if id(node) in inside:
+            raise _TooMuch(
+                line,
+                "an alias (*name) here repeats a mapping or list that contains it, "
+                "which never ends; an alias may only repeat a value written before it",
+            )
+        if depth >= MAX_DEPTH:
+            raise _TooMuch(
+                line, f"the data is nested more than {MAX_DEPTH} levels deep; flatten it"
+            )
+        if node.tag not in _PLAIN_TAGS:
+            self._problem(node, _tag_refused(node))
+            return None
+        inside = inside | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, (*loc, i), depth + 1, inside) for i, item in enumerate(node.value)
+            ]
+        assert isinstance(node, yaml.MappingNode)
+        return self._mapping(node, loc, depth, inside)
+
+    def _mapping(
+        self, node: yaml.MappingNode, loc: Loc, depth: int, inside: frozenset[int]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
-        loader.flatten_mapping(node)  # merged keys (<<: *anchor) come first
+        try:
+            self.loader.flatten_mapping(node)  # merged keys (<<: *anchor) come first
+        except yaml.MarkedYAMLError as exc:
+            self._problem(node, f"YAML merge (<<): {exc.problem}")
+            return result
         merged: set[str] = set()
         for key_node, value_node in node.value:
-            key = str(loader.construct_object(key_node, deep=True))
+            if not isinstance(key_node, yaml.ScalarNode):
+                kind = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+                self._problem(
+                    key_node,
+                    f"a key must be plain text (such as name:), not {kind}; write key: value",
+                )
+                continue
+            key = str(self._scalar(key_node, None))
             key_loc = (*loc, key)
             if id(key_node) not in written:
                 merged.add(key)
@@ -165,23 +304,36 @@ def _build(
                 merged.discard(key)
                 del result[key]
             if key in result:
-                problems.append(
-                    Problem(
-                        out.path,
-                        key_node.start_mark.line + 1,
-                        f"duplicate key '{key}' (first on line {out.lines[key_loc]}); "
-                        "each key may appear once",
-                    )
+                self._problem(
+                    key_node,
+                    f"duplicate key '{key}' (first on line {self.out.lines[key_loc]}); "
+                    "each key may appear once",
                 )
                 continue
-            out.lines[key_loc] = key_node.start_mark.line + 1
-            result[key] = _build(loader, value_node, key_loc, out, problems)
+            self.out.lines[key_loc] = key_node.start_mark.line + 1
+            result[key] = self.build(value_node, key_loc, depth + 1, inside)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*loc, i), out, problems) for i, item in enumerate(node.value)]
-    assert isinstance(node, yaml.ScalarNode)
-    if node.style in ("|", ">"):
-        out.text_lines[loc] = node.start_mark.line + 2
-    else:
-        out.text_lines[loc] = node.start_mark.line + 1
-    return loader.construct_object(node, deep=True)
+
+    def _scalar(self, node: yaml.ScalarNode, loc: Loc | None) -> Any:
+        if loc is not None:
+            first = node.start_mark.line + (2 if node.style in ("|", ">") else 1)
+            self.out.text_lines[loc] = first
+        if node.tag not in _PLAIN_TAGS:
+            self._problem(node, _tag_refused(node))
+            return None
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            self._problem(
+                node,
+                f"'{shown}' is not a valid {_tag(node)} value; remove the tag or fix the value",
+            )
+            return None
+
+
+def _tag_refused(node: yaml.Node) -> str:
+    return (
+        f"the YAML tag '{_tag(node)}' is not allowed; write plain values "
+        "(text, numbers, true/false, lists and mappings)"
+    )
