@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import httpx
@@ -257,6 +257,12 @@ class Dispatcher:
 
     def _publish(self, entry: Entry, adapter: Platform, out: Outgoing) -> Entry:
         """Send a row marked ``sending`` and record what came of it."""
+
+        def keep(marks: tuple[str, ...]) -> None:
+            self.ledger.checkpoint(entry.id, marks, self.clock())
+
+        # what an earlier try kept (a Threads container, parts posted), and a way to keep more
+        out = replace(out, progress=entry.remote_ids, keep=keep)
         went_out = web.requests_out()
         try:
             receipts = adapter.publish(out)
@@ -328,6 +334,7 @@ class Dispatcher:
             created_at=entry.updated_at,
             scheduled_for=entry.scheduled_for,
             since=entry.created_at,  # no post of this row can be older than the row
+            progress=entry.remote_ids,
         )
         try:
             receipt = adapter.read_back(out)

@@ -149,6 +149,7 @@ class Entry:
     sent_at: datetime | None
     owner: str | None = None
     next_attempt_at: datetime | None = None
+    remote_ids: tuple[str, ...] = ()  # once sent, every part's id; before, an adapter's marks
 
     @property
     def text(self) -> str:
@@ -179,6 +180,7 @@ def _entry(row: Any) -> Entry:
         row.sent_at,
         row.owner,
         row.next_attempt_at,
+        tuple(row.remote_ids or ()),
     )
 
 
@@ -372,6 +374,10 @@ class Ledger:
             error=None,
             next_attempt_at=None,
         )
+
+    def checkpoint(self, entry_id: int, marks: Sequence[str], now: datetime) -> Entry:
+        """Keep an adapter's marks in a row being sent, so that a retry resumes from them."""
+        return self._set(entry_id, now, remote_ids=list(marks))
 
     def failed(self, entry_id: int, error: str, now: datetime) -> Entry:
         """Mark an occurrence failed for good, with the platform's reason."""

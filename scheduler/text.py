@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from scheduler import xtext
 from scheduler.xtext import MASTODON_URL_LENGTH, mastodon_url_spans
@@ -24,6 +25,7 @@ __all__ = [
     "graphemes",
     "mastodon_length",
     "split_thread",
+    "threads_length",
     "truncate",
     "utf8_bytes",
     "x_weighted_length",
@@ -200,12 +202,42 @@ def x_weighted_length(text: str) -> int:
     return _cached_x(text)
 
 
+@functools.cache
+def _emoji() -> tuple[Any, Any]:
+    """Return (a pattern that finds emoji, one grapheme cluster), compiled once."""
+    import regex
+
+    return (
+        regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\u20e3]"),
+        regex.compile(r"\X"),
+    )
+
+
+def threads_length(text: str) -> int:
+    """Return the length Threads gives a post: emoji as their UTF-8 bytes, all else 1 each.
+
+    Meta's publishing reference: "For the post character limit, emojis are
+    counted as the number of UTF-8 bytes" (limit 500). An emoji is the whole
+    grapheme cluster (with its skin tone, ZWJ sequence or variation selector),
+    so a family emoji counts 25 and a flag 8; every other code point counts 1.
+    """
+    emoji, cluster = _emoji()
+    if text.isascii() or not emoji.search(text):
+        return len(text)
+    total = 0
+    for match in cluster.finditer(text):
+        piece = match.group()
+        total += len(piece.encode("utf-8", "surrogatepass")) if emoji.search(piece) else len(piece)
+    return total
+
+
 COUNTERS: dict[str, Callable[[str], int]] = {
     "graphemes": graphemes,
     "codepoints": codepoints,
     "bytes": utf8_bytes,
     "mastodon": mastodon_length,
     "x": x_weighted_length,
+    "threads": threads_length,
 }
 
 

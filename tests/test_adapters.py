@@ -21,8 +21,10 @@ import pytest
 
 from scheduler.errors import PermanentError, PlatformError, RetryableError, UncertainError
 from scheduler.platforms import PLATFORMS
-from scheduler.platforms.base import Outgoing, Platform
+from scheduler.platforms.base import MediaFile, Outgoing, Platform
 from scheduler.platforms.webhook import SIGNATURE_HEADER, sign
+from tests.social_cases import social_cases
+from tests.standins.fixtures import matrix_standin  # noqa: F401 - a pytest fixture
 
 NOW = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -207,6 +209,50 @@ CASES.append(
         _bluesky_setup,
     )
 )
+
+
+def _matrix_ok(request: httpx.Request) -> httpx.Response:
+    assert request.headers["Authorization"] == "Bearer syt-matrix-secret"
+    return httpx.Response(200, json={"event_id": f"$ev{request.url.path[-6:]}"})
+
+
+def _matrix_checks(requests: list[httpx.Request]) -> None:
+    (req,) = requests
+    assert req.method == "PUT"
+    room, txn = req.url.path.split("/rooms/")[1].split("/send/m.room.message/")
+    assert room == "!room:m.example" and txn.startswith("solidarity-") and len(txn) > 40
+    assert json.loads(req.content) == {"msgtype": "m.text", "body": "Free them"}
+
+
+CASES.append(
+    Case(
+        "matrix",
+        {
+            "platform": "matrix",
+            "homeserver": "https://m.example",
+            "room": "!room:m.example",
+            "access_token": "syt-matrix-secret",
+        },
+        ["syt-matrix-secret"],
+        _matrix_ok,
+        httpx.Response(
+            401,
+            json={"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."},
+        ),
+        "M_UNKNOWN_TOKEN: Invalid access token passed.",
+        httpx.Response(
+            429,
+            json={
+                "errcode": "M_LIMIT_EXCEEDED",
+                "error": "Too Many Requests",
+                "retry_after_ms": 2500,
+            },
+        ),
+        2.5,
+        _matrix_checks,
+    )
+)
+CASES.extend(social_cases(Case))  # X, Facebook, Threads, LinkedIn
 IDS = [c.platform for c in CASES]
 
 
@@ -260,6 +306,8 @@ def fresh(response: httpx.Response) -> httpx.Response:
         headers["x-ratelimit-reset"] = (now + timedelta(seconds=90)).isoformat()
     if "ratelimit-reset" in headers:
         headers["ratelimit-reset"] = str(int(now.timestamp()) + 60)
+    if "x-rate-limit-reset" in headers:  # X's, an epoch time
+        headers["x-rate-limit-reset"] = str(int(now.timestamp()) + 60)
     return httpx.Response(response.status_code, headers=headers, content=response.content)
 
 
@@ -270,7 +318,7 @@ def test_rate_limit_is_retryable_with_the_platforms_wait(
     with pytest.raises(RetryableError) as info:
         adapter(case, lambda _r: fresh(case.rate_limited), with_setup=False).publish(outgoing())
     assert info.value.wait is not None
-    if case.platform in ("mastodon", "bluesky"):  # an absolute reset time: the clock has moved on
+    if case.platform in ("mastodon", "bluesky", "x"):  # an absolute reset: the clock moved on
         assert 0 < info.value.wait <= case.wait + 1
     else:
         assert info.value.wait == pytest.approx(case.wait)
@@ -400,7 +448,7 @@ def test_mastodon_reads_the_instance_limit_and_reads_back() -> None:
 
 
 def test_bluesky_reuses_its_session_and_refreshes_an_expired_token() -> None:
-    case = CASES[-1]
+    case = next(c for c in CASES if c.platform == "bluesky")
     tokens: list[str] = []
     expired = {"once": True}
 
@@ -438,7 +486,7 @@ def test_bluesky_reuses_its_session_and_refreshes_an_expired_token() -> None:
 
 
 def test_bluesky_thread_keeps_root_and_parent_and_facets_in_bytes() -> None:
-    case = CASES[-1]
+    case = next(c for c in CASES if c.platform == "bluesky")
     records: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -586,3 +634,120 @@ def test_platforms_without_read_back_say_so_plainly(platform: str) -> None:
     assert not PLATFORMS[platform].can_read_back
     with pytest.raises(PermanentError, match="cannot read back"):
         adapter(case, case.ok).read_back(outgoing())
+
+
+# -- Matrix ------------------------------------------------------------------------------
+
+
+def _matrix(handler: Handler, room: str = "#press:m.example") -> Platform:
+    case = next(c for c in CASES if c.platform == "matrix")
+    settings = PLATFORMS["matrix"].settings_model.model_validate({**case.settings, "room": room})
+    return PLATFORMS["matrix"](settings, httpx.Client(transport=httpx.MockTransport(handler)))
+
+
+def test_matrix_resolves_an_alias_once_and_links_in_escaped_html(tmp_path: Path) -> None:
+    from tests.test_real_servers import png
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if "/directory/room/" in request.url.path:
+            assert request.url.raw_path.endswith(b"/%23press%3Am.example")
+            return httpx.Response(200, json={"room_id": "!abc:m.example", "servers": []})
+        if request.url.path == "/_matrix/media/v3/upload":
+            assert request.url.params["filename"] == "p.png"
+            return httpx.Response(200, json={"content_uri": "mxc://m.example/xyz"})
+        return httpx.Response(200, json={"event_id": f"$e{len(seen)}"})
+
+    (tmp_path / "p.png").write_bytes(png(7, 4))
+    media = (MediaFile(tmp_path, "p.png", "Nargiz <Absalamova>"),)
+    text = "Free <Sevinj> & all:\nhttps://amnesty.org/a?b=1&c=2."
+    out = Outgoing("c/p/a/2026-07-01T09:00:00Z/-", (text, "part two"), NOW, media=media)
+    m = _matrix(handler)
+    first = m.publish(out)
+    m.publish(out)  # a retry: the same txnIds, and no second alias look-up
+    assert [r.url.path for r in seen].count(
+        "/_matrix/client/v3/directory/room/#press:m.example"
+    ) == 1
+    sends = [r for r in seen if r.method == "PUT"]
+    assert len(sends) == 6 and len(first) == 3
+    txns = [r.url.path.rsplit("/", 1)[1] for r in sends]
+    assert txns[:3] == txns[3:] and len(set(txns[:3])) == 3
+    body = json.loads(sends[0].content)
+    assert body["body"] == text and body["format"] == "org.matrix.custom.html"
+    assert body["formatted_body"] == (
+        "Free &lt;Sevinj&gt; &amp; all:<br>"
+        '<a href="https://amnesty.org/a?b=1&amp;c=2">https://amnesty.org/a?b=1&amp;c=2</a>.'
+    )
+    image = json.loads(sends[1].content)
+    assert image["msgtype"] == "m.image" and image["body"] == "Nargiz <Absalamova>"
+    assert image["url"] == "mxc://m.example/xyz"
+    assert image["info"] == {"mimetype": "image/png", "size": len(png(7, 4)), "w": 7, "h": 4}
+    assert json.loads(sends[2].content) == {"msgtype": "m.text", "body": "part two"}
+    assert first[0].url == "https://matrix.to/#/!abc:m.example/$e2"
+
+
+def test_matrix_refuses_an_oversized_event_before_any_request() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("nothing may be sent")
+
+    huge = "<&> https://a.example/ " * 4000
+    with pytest.raises(PermanentError, match="nothing was sent"):
+        _matrix(handler, "!abc:m.example").publish(outgoing((huge,)))
+
+
+@pytest.mark.parametrize(
+    "room", ["room", "#nohost", "!", "#:server", "@user:server", "!a b:c"], ids=str
+)
+def test_matrix_room_must_be_an_id_or_an_alias(room: str) -> None:
+    case = next(c for c in CASES if c.platform == "matrix")
+    with pytest.raises(ValueError, match="is not a room"):
+        PLATFORMS["matrix"].settings_model.model_validate({**case.settings, "room": room})
+
+
+def test_matrix_against_its_standin_waits_dedupes_checks_and_reads_back(
+    matrix_standin: Any,  # noqa: F811
+) -> None:
+    settings = PLATFORMS["matrix"].settings_model.model_validate(
+        {
+            "platform": "matrix",
+            "homeserver": matrix_standin.url,
+            "room": matrix_standin.alias,
+            "access_token": matrix_standin.token,
+        }
+    )
+    m = PLATFORMS["matrix"](settings, httpx.Client(timeout=5))
+    assert m.check() == f"{matrix_standin.user} in {matrix_standin.alias}"
+    out = outgoing(("Free them", "all of them"))
+    assert m.read_back(out) is None
+    matrix_standin.rate_limit_next(retry_after=1.5)
+    with pytest.raises(RetryableError) as info:
+        m.publish(out)
+    assert info.value.wait == pytest.approx(1.5) and "M_LIMIT_EXCEEDED" in info.value.reason
+    matrix_standin.fail_next(status=502, after=True)  # the first part went out, its answer lost
+    with pytest.raises(RetryableError):
+        m.publish(out)
+    receipts = m.publish(out)
+    assert [p["content"]["body"] for p in matrix_standin.posts] == ["Free them", "all of them"]
+    found = m.read_back(out)
+    assert found is not None and found.remote_id == receipts[0].remote_id
+    matrix_standin.reject_auth()
+    with pytest.raises(PermanentError, match=r"M_UNKNOWN_TOKEN: Invalid access token passed\."):
+        m.publish(outgoing(("again",)))
+
+
+def test_image_sizes_from_their_headers() -> None:
+    from scheduler.platforms.imagesize import image_size
+    from tests.test_real_servers import png
+
+    assert image_size(png(3, 2)) == (3, 2)
+    assert image_size(b"GIF89a\x05\x00\x07\x00" + b"\x00" * 8) == (5, 7)
+    jpeg = b"\xff\xd8\xff\xe0\x00\x04ab\xff\xc0\x00\x11\x08\x00\x09\x00\x0c\x03" + b"\x00" * 12
+    assert image_size(jpeg) == (12, 9)
+    vp8x = (
+        b"RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00\x00\x00\x00\x00"
+        + b"\x1f\x00\x00\x0f\x00\x00"
+    )
+    assert image_size(vp8x) == (32, 16)
+    assert image_size(b"not an image") is None

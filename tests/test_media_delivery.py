@@ -23,6 +23,7 @@ from tests.standins.base import StandIn
 from tests.standins.bluesky import Bluesky as Pds
 from tests.standins.fixtures import (  # noqa: F401 - pytest fixtures
     bluesky_standin,
+    discord_standin,
     mastodon_standin,
     telegram_standin,
 )
@@ -171,3 +172,23 @@ def test_a_missing_image_on_a_later_part_sends_nothing(
     with pytest.raises(PermanentError, match=re.escape("img/photo.png")):
         adapter_for(bluesky_standin, client).publish(out)
     assert bluesky_standin.posts == []
+
+
+def test_discord_attaches_the_first_parts_images_with_their_alt_text(
+    folders: Path, client: httpx.Client, request: pytest.FixtureRequest
+) -> None:
+    from scheduler.platforms.discord import Discord, DiscordSettings
+    from tests.standins.discord import Discord as DiscordStandIn
+
+    standin: DiscordStandIn = request.getfixturevalue("discord_standin")
+    photo = MediaFile(folders, "img/photo.png", "A portrait of Sevinj Vagifgizi")
+    out = Outgoing("c/p/d/2026-07-01T09:00:00Z/-", ("Free them",), NOW, media=(photo,))
+    settings = DiscordSettings.model_validate(
+        {"platform": "discord", "webhook_url": standin.webhook_url}
+    )
+    (receipt,) = Discord(settings, client).publish(out)
+    (post,) = standin.posts
+    assert post["content"] == "Free them" and receipt.remote_id == post["id"]
+    assert post["attachments"] == [
+        {"id": f"{post['id']}0", "filename": "photo.png", "description": photo.alt}
+    ]

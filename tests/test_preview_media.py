@@ -61,3 +61,20 @@ def test_the_table_shows_alt_text_under_its_part_and_the_card(tmp_path: Path) ->
     second = next(i for i, line in enumerate(lines) if "alt: The second image" in line)
     assert first < part2 < second
     assert any("The report <https://example.org/r>" in line for line in lines)
+
+
+def test_validate_checks_each_parts_images_and_refuses_them_where_they_cannot_go(
+    tmp_path: Path,
+) -> None:
+    root = project(tmp_path)
+    (root / "campaigns" / "c.yaml").write_text(
+        CAMPAIGN.replace("accounts: [m]", "accounts: [m, d]").replace("img/b.png", "img/zz.png"),
+        encoding="utf-8",
+    )
+    with (root / "accounts.yaml").open("a") as accounts:
+        accounts.write("d:\n  platform: discord\n  webhook_url: ${D}\n")
+    result = run("validate", cwd=root)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "warning" not in line]
+    assert "campaigns/c.yaml:13: media 'img/zz.png' not found" in errors[0]
+    assert "thread part 2 of post 't' has an image, and Discord cannot post images" in errors[1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -95,6 +95,7 @@ class MediaFile:
     folder: Path
     name: str  # relative to folder, as the campaign file wrote it
     alt: str
+    url: str | None = None  # where the same image is public (Threads takes images only so)
 
     @property
     def path(self) -> Path:
@@ -152,6 +153,17 @@ class Outgoing:
     part_media: tuple[tuple[MediaFile, ...], ...] = ()
     scheduled_for: datetime | None = None  # the occurrence's instant (part of its identity)
     since: datetime | None = None  # no post of this occurrence can be older (its row's creation)
+    # marks an earlier try of this row kept (a Threads container, the parts already posted)
+    progress: tuple[str, ...] = ()
+    # keeps marks in the row before the next request goes out; None: nothing can be kept
+    keep: Callable[[tuple[str, ...]], None] | None = field(default=None, compare=False, repr=False)
+
+    def checkpoint(self, marks: tuple[str, ...]) -> bool:
+        """Keep marks in the row (so a retry resumes from them); say whether they were kept."""
+        if self.keep is None:
+            return False
+        self.keep(marks)
+        return True
 
     def media_of(self, part: int) -> tuple[MediaFile, ...]:
         """Return the media that go with one part (the post's own media go with the first)."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from scheduler.errors import PermanentError
 from scheduler.platforms import http as web
 from scheduler.platforms.base import AccountSettings, Outgoing, Platform, Receipt, Secret
 
@@ -85,15 +87,35 @@ class Discord(Platform):
         )
 
     def publish(self, out: Outgoing) -> list[Receipt]:
-        """Post each part as a message, with ?wait=true so that its id comes back."""
+        """Post each part as a message, with ?wait=true so that its id comes back.
+
+        The first part's images go with it as attachments, each with its alt
+        text as the attachment's ``description`` (at most 10, as Discord allows).
+        """
         out.refuse_part_media(self.name, self.label)
+        media = out.read_media(self.name)[0] if out.parts else []
+        if len(media) > 10:
+            raise PermanentError(self.name, "a message takes at most 10 images; nothing was sent")
         receipts = []
-        for part in out.parts:
-            response = self._call(
-                "POST",
-                params={"wait": "true"},
-                json={"content": part, "allowed_mentions": {"parse": []}},
-            )
+        for i, part in enumerate(out.parts):
+            payload: dict[str, Any] = {"content": part, "allowed_mentions": {"parse": []}}
+            if i == 0 and media:
+                payload["attachments"] = [
+                    {"id": k, "filename": m.path.name, "description": m.alt[:1024]}
+                    for k, (m, _data) in enumerate(media)
+                ]
+                files = [
+                    (f"files[{k}]", (m.path.name, data, m.mime))
+                    for k, (m, data) in enumerate(media)
+                ]
+                response = self._call(
+                    "POST",
+                    params={"wait": "true"},
+                    data={"payload_json": json.dumps(payload)},
+                    files=files,
+                )
+            else:
+                response = self._call("POST", params={"wait": "true"}, json=payload)
             receipts.append(web.parsed(self.name, response, _receipt, idempotent=False))
         return receipts
 

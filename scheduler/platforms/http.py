@@ -67,11 +67,14 @@ def send(
     reason: Callable[[httpx.Response], str],
     wait_headers: tuple[str, ...] = ("Retry-After",),
     body_wait: Callable[[httpx.Response], float | None] | None = None,
+    refine: Callable[[httpx.Response], PlatformError | None] | None = None,
 ) -> httpx.Response:
     """Make one request and raise the right PlatformError for anything but success.
 
     ``idempotent`` says the platform deduplicates this request by a key we sent,
-    so a timeout or 5xx may be retried safely.
+    so a timeout or 5xx may be retried safely. ``refine`` reads a platform's own
+    error codes where its status says less (the Graph API's throttling answers
+    400 with code 4); it returns None to leave the answer to the status.
     """
     import httpx
 
@@ -109,6 +112,8 @@ def send(
     _mark_out()
     if response.is_success:
         return response
+    if refine is not None and (refined := refine(response)) is not None:
+        raise refined
     # a wait is read only where the platform asks for one: rate-limit headers such as
     # Mastodon's X-RateLimit-Reset ride on every response and mean nothing for a 502
     wait = _wait(response, wait_headers, body_wait) if response.status_code in (429, 503) else None

@@ -7,6 +7,7 @@ Pure (no I/O): the files are named here and opened by the adapter when it sends
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scheduler.errors import SolidarityError
@@ -34,18 +35,23 @@ def outgoing(
         created_at=now,
         language=post.language or lc.campaign.language,
         content_warning=post.content_warning,
-        media=tuple(MediaFile(folder, m.path, m.alt) for m in post.media),
+        media=tuple(_media(folder, m) for m in post.media),
         card=Card(post.link_card.url, post.link_card.title, post.link_card.description)
         if post.link_card
         else None,
         link_preview=post.link_preview,
         visibility=post.visibility,
         part_media=tuple(
-            tuple(MediaFile(folder, m.path, m.alt) for m in media)
-            for media in part_media(post, len(parts))
+            tuple(_media(folder, m) for m in media) for media in part_media(post, len(parts))
         ),
         scheduled_for=occ.scheduled_for,
     )
+
+
+def _media(folder: Path, media: Media) -> MediaFile:
+    """Name one image to send; ``url`` where the campaign gives one (Threads needs it)."""
+    url = getattr(media, "url", None)  # until campaigns.Media has the field
+    return MediaFile(folder, media.path, media.alt, url if isinstance(url, str) else None)
 
 
 def part_media(post: Post, count: int | None = None) -> tuple[tuple[Media, ...], ...]:

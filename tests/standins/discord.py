@@ -126,13 +126,21 @@ class Discord(StandIn):
 
     def _message(self, payload: dict[str, Any], files: list[str]) -> dict[str, Any]:
         mid = self._next_id()
+        described = {  # alt text: each attachment's description, by its id (the file's index)
+            a.get("id"): a.get("description")
+            for a in payload.get("attachments") or []
+            if isinstance(a, dict)
+        }
         stamp = datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="microseconds")
         message = {
             "type": 0,
             "content": payload.get("content") or "",
             "mentions": [],
             "mention_roles": [],
-            "attachments": [{"id": f"{mid}{i}", "filename": name} for i, name in enumerate(files)],
+            "attachments": [
+                {"id": f"{mid}{i}", "filename": name, "description": described.get(i)}
+                for i, name in enumerate(files)
+            ],
             "embeds": payload.get("embeds") or [],
             "timestamp": stamp,
             "edited_timestamp": None,
