@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import ValidationError
 
 from scheduler.checks import problems_from
@@ -86,6 +85,8 @@ def _bad_url(where: str, value: Any, hidden: bool) -> str | None:
     """Say what is wrong with a URL setting, so that a send never meets it first."""
     if not isinstance(value, str) or not value.lower().startswith(URL_SCHEMES):
         return None
+    import httpx  # only for a URL setting to check: preview's import path stays light
+
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - reading the port is what checks it

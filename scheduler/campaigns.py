@@ -104,6 +104,7 @@ class Media(Model):
 
     path: str = Field(min_length=1)
     alt: str = Field(min_length=1)
+    url: str | None = Field(default=None, pattern=r"^https?://")  # a public copy (Threads)
 
     @field_validator("alt", mode="before")
     @classmethod

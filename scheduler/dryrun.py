@@ -8,7 +8,7 @@ the dry run shows is what is sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import NamedTuple
 
 from scheduler.campaigns import LinkCard, LoadedCampaign, Media, Post
@@ -148,6 +148,7 @@ def validate(project: Project, now: datetime, days: int) -> list[Problem]:
     seen: set[tuple[str, int, str]] = set()
     reported = {(p.path, p.line) for p in problems}
     too_long: set[tuple[str, str, str]] = set()
+    daily: dict[tuple[str, date], int] = {}  # posts (thread parts) per account per UTC day
     for lc in project.campaigns:
         for post in lc.campaign.posts:
             found = list(
@@ -162,6 +163,16 @@ def validate(project: Project, now: datetime, days: int) -> list[Problem]:
                         plan_post(lc.campaign, post, upcoming, upcoming + timedelta(seconds=1))
                     )
             for row in render_rows(project, lc, post, found):
+                if (
+                    row.status in ("ok", "too_long")
+                    and found
+                    and row.occurrence.scheduled_for < end
+                ):
+                    day = (
+                        row.occurrence.account,
+                        row.occurrence.scheduled_for.astimezone(UTC).date(),
+                    )
+                    daily[day] = daily.get(day, 0) + max(1, len(row.parts))
                 if row.problem is not None:
                     marker = (row.problem.path, row.problem.line, row.problem.message)
                     if marker not in seen and marker[:2] not in reported:
@@ -174,7 +185,32 @@ def validate(project: Project, now: datetime, days: int) -> list[Problem]:
                     if marker2 not in too_long:
                         too_long.add(marker2)
                         problems.append(_too_long(lc, post, row))
+    problems.extend(_over_daily_limit(project, daily))
     return problems
+
+
+def _over_daily_limit(project: Project, daily: dict[tuple[str, date], int]) -> list[Problem]:
+    """Warn where the campaigns plan more posts in a day than an account's platform publishes."""
+    out: list[Problem] = []
+    worst: dict[str, tuple[int, date]] = {}
+    for (name, day), count in daily.items():
+        account = project.accounts.get(name)
+        limit = account.platform.posts_per_day if account is not None else None
+        if limit is not None and count > limit and count > worst.get(name, (0, day))[0]:
+            worst[name] = (count, day)
+    for name, (count, day) in sorted(worst.items()):
+        account = project.accounts[name]
+        out.append(
+            Problem(
+                account.path,
+                account.line,
+                f"{name}: {count} posts are planned on {day} (UTC), and "
+                f"{account.platform.label} publishes at most {account.platform.posts_per_day} "
+                "in 24 hours; the rest would be refused",
+                "warning",
+            )
+        )
+    return out
 
 
 def _too_long(lc: LoadedCampaign, post: Post, row: Row) -> Problem:

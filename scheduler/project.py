@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from scheduler.accounts import Account, load_accounts
-from scheduler.campaigns import LoadedCampaign, Post, load_campaigns
+from scheduler.campaigns import LoadedCampaign, Media, Post, load_campaigns
 from scheduler.config import Settings
 from scheduler.confine import check_inside
 from scheduler.errors import Problem, display_path
@@ -135,6 +135,46 @@ def _cross_check(project: Project, lc: LoadedCampaign) -> list[Problem]:
         for j, media in enumerate(post.media):
             out.extend(_check_media(project, lc, media.path, ("posts", i, "media", j, "path")))
         out.extend(_check_part_media(project, lc, post, i))
+        out.extend(_check_media_fit(project, lc, post, i))
+    return out
+
+
+def _check_media_fit(project: Project, lc: LoadedCampaign, post: Post, i: int) -> list[Problem]:
+    """Check images against what each platform the post goes to takes: count, alt, a public URL."""
+    out: list[Problem] = []
+    groups: list[tuple[tuple[str | int, ...], list[Media]]] = [(("posts", i, "media"), post.media)]
+    groups += [
+        (("posts", i, "thread", j, "media"), part.media) for j, part in enumerate(post.thread or [])
+    ]
+    platforms = {a.platform.name: a.platform for a in project.accounts_of(lc, post)}
+    for platform in sorted(platforms.values(), key=lambda p: p.name):
+        for loc, media in groups:
+            if platform.max_media is not None and len(media) > platform.max_media:
+                out.append(
+                    lc.source.problem(
+                        loc,
+                        f"{len(media)} images, and {platform.label} takes at most "
+                        f"{platform.max_media} on one post; keep {platform.max_media} or fewer",
+                    )
+                )
+            for k, m in enumerate(media):
+                at = (*loc, k)
+                if platform.max_alt is not None and len(m.alt) > platform.max_alt:
+                    out.append(
+                        lc.source.problem(
+                            (*at, "alt"),
+                            f"the alt text of {m.path} is {len(m.alt)} characters, and "
+                            f"{platform.label} takes at most {platform.max_alt}; shorten it",
+                        )
+                    )
+                if platform.media_by_url and m.url is None:
+                    out.append(
+                        lc.source.problem(
+                            at,
+                            f"{platform.label} takes images only from a public address: give "
+                            f"{m.path} a url: where the same image is published (https://...)",
+                        )
+                    )
     return out
 
 

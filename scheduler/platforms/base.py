@@ -242,6 +242,10 @@ class Platform:
     media_caption_limit: ClassVar[int | None] = None  # a caption's limit when media is attached
     has_threads: ClassVar[bool] = True  # replies chain into a thread
     media_on_parts: ClassVar[bool] = False  # a thread part after the first can carry media
+    max_media: ClassVar[int | None] = None  # images one post (or part) can carry
+    max_alt: ClassVar[int | None] = None  # characters of alt text an image can carry
+    media_by_url: ClassVar[bool] = False  # images go by a public URL (media url:), not uploaded
+    posts_per_day: ClassVar[int | None] = None  # the platform's publishing limit per account
     secret_fields: ClassVar[tuple[str, ...]] = ()
     settings_model: ClassVar[type[AccountSettings]]
 

@@ -71,6 +71,8 @@ class Discord(Platform):
     limit = 2000
     counter = "codepoints"
     has_threads = False
+    max_media = 10
+    max_alt = 1024
     secret_fields: ClassVar[tuple[str, ...]] = ("webhook_url",)
     settings_model = DiscordSettings
 

@@ -70,6 +70,9 @@ class Threads(Platform):
     limit = 500
     counter = "threads"
     media_on_parts = True
+    media_by_url = True
+    max_media = 20
+    posts_per_day = POSTS_PER_DAY
     can_read_back = True
     # the key is the container: kept in the row before it is published, and Threads
     # refuses to publish one container twice, so a retry never makes a second post

@@ -104,6 +104,8 @@ class X(Platform):
     limit = 280
     counter = "x"
     media_on_parts = True
+    max_media = 4
+    max_alt = ALT_TEXT_LIMIT
     can_read_back = True
     secret_fields: ClassVar[tuple[str, ...]] = (
         "api_key",
