@@ -7,29 +7,67 @@ they are looked up only when accounts.yaml names a platform we do not ship.
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Iterator, MutableMapping
 from importlib.metadata import entry_points
 
 from scheduler.platforms.base import AccountSettings, Platform
-from scheduler.platforms.bluesky import Bluesky
-from scheduler.platforms.discord import Discord
-from scheduler.platforms.facebook import Facebook
-from scheduler.platforms.linkedin import LinkedIn
-from scheduler.platforms.mastodon import Mastodon
-from scheduler.platforms.matrix import Matrix
-from scheduler.platforms.telegram import Telegram
-from scheduler.platforms.threads import Threads
-from scheduler.platforms.webhook import Webhook
-from scheduler.platforms.x import X
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "solidarity.platforms"
 
-PLATFORMS: dict[str, type[Platform]] = {
-    p.name: p
-    for p in (Mastodon, Bluesky, Telegram, Discord, Webhook, X, Facebook, Threads, LinkedIn, Matrix)
+_BUILT_IN = {  # name -> module:class, imported when an account first names the platform
+    "mastodon": "mastodon:Mastodon",
+    "bluesky": "bluesky:Bluesky",
+    "telegram": "telegram:Telegram",
+    "discord": "discord:Discord",
+    "webhook": "webhook:Webhook",
+    "x": "x:X",
+    "facebook": "facebook:Facebook",
+    "threads": "threads:Threads",
+    "linkedin": "linkedin:LinkedIn",
+    "matrix": "matrix:Matrix",
 }
+
+
+class _Registry(MutableMapping[str, type[Platform]]):
+    """The platforms by name; a built-in adapter's module is imported at its first use.
+
+    Ten adapters cost memory and start-up time that an operator with three
+    platforms should not pay.
+    """
+
+    def __init__(self) -> None:
+        self._names = dict(_BUILT_IN)
+        self._loaded: dict[str, type[Platform]] = {}
+
+    def __getitem__(self, name: str) -> type[Platform]:
+        found = self._loaded.get(name)
+        if found is None:
+            module, _, attribute = self._names[name].partition(":")
+            found = getattr(importlib.import_module(f"scheduler.platforms.{module}"), attribute)
+            assert isinstance(found, type) and issubclass(found, Platform)
+            self._loaded[name] = found
+        return found
+
+    def __setitem__(self, name: str, platform: type[Platform]) -> None:
+        self._names.setdefault(name, "")
+        self._loaded[name] = platform
+
+    def __delitem__(self, name: str) -> None:
+        del self._names[name]
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+PLATFORMS: MutableMapping[str, type[Platform]] = _Registry()
 
 
 def find_platform(name: str) -> type[Platform] | None:
