@@ -17,7 +17,6 @@ from scheduler.cli_common import (
     handle_errors,
     load_for,
     mask_secrets,
-    mask_secrets_of,
     missing_sqlite,
     open_ledger,
     pop_globals,
@@ -73,13 +72,20 @@ def validate(ctx: click.Context, /, days: int, **options: Any) -> None:
     )
 
 
-def _when(value: str | None, now: datetime) -> datetime:
+def _when(value: str | None, now: datetime, option: str = "--from") -> datetime:
+    """Read a date or time option: now, today, yesterday, a date, or a date and time."""
     if value is None or value == "now":
         return now
+    days = {"today": 0, "yesterday": 1}.get(value.strip().lower())
+    if days is not None:
+        day = (now - timedelta(days=days)).date()
+        return datetime(day.year, day.month, day.day)  # like a date: each campaign's zone
     try:
         parsed = parse_date_or_datetime(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--from") from None
+        raise click.BadParameter(
+            f"{exc}; or write now, today or yesterday", param_hint=option
+        ) from None
     if isinstance(parsed, datetime):
         return parsed
     return datetime(parsed.year, parsed.month, parsed.day)
@@ -145,11 +151,12 @@ def preview_command(
     if fmt == "json":
         out = preview.json_lines(rows)
     elif fmt == "html":
-        out = preview.html_page(rows, project)
+        out = preview.html_page(rows, project, start, end, campaign=campaign)
     else:
         out = preview.table(rows, project)
     if output is not None:
-        output.write_text(redact.redact(out), encoding="utf-8")
+        # the page masks each of its texts as it is built (previewpage.build)
+        output.write_text(out if fmt == "html" else redact.redact(out), encoding="utf-8")
     else:
         click.echo(out, nl=False)
     report(project.problems)
@@ -253,26 +260,13 @@ def history(
     ctx: click.Context, /, campaign: str | None, since: str | None, fmt: str, **options: Any
 ) -> None:
     """Show what was sent, failed, missed or is uncertain, from the ledger."""
-    settings, now = settings_of(ctx, pop_globals(options))
-    start = None
-    if since is not None:
-        start = _when(since, now)
-        start = start if start.tzinfo else start.replace(tzinfo=UTC)
-    if missing_sqlite(settings.db):
-        click.echo("Nothing in the ledger yet." if fmt == "table" else "", nl=fmt == "table")
-        return
-    mask_secrets_of(settings)  # rows stored before masking was done where they are written
-    ledger = open_ledger(settings)
-    entries = ledger.history(campaign=campaign, since=start)
-    from scheduler import reports
-    from scheduler.campaigns import load_campaigns
+    from scheduler import views
 
-    loaded, _ = load_campaigns(settings.campaigns) if settings.campaigns.is_dir() else ([], [])
-    zones = {lc.campaign.name: lc.campaign.timezone for lc in loaded}
-    click.echo(
-        reports.json_lines(entries, zones) if fmt == "json" else reports.table(entries, zones),
-        nl=False,
-    )
+    settings, now = settings_of(ctx, pop_globals(options))
+    start = None if since is None else _when(since, now, "--since")
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    click.echo(views.history(settings, campaign=campaign, since=start, fmt=fmt), nl=False)
 
 
 @cli.command()
@@ -281,35 +275,11 @@ def history(
 @handle_errors
 def status(ctx: click.Context, /, **options: Any) -> None:
     """Holds in force; per campaign: next occurrences, last sends, failures, uncertain rows."""
-    from scheduler import reports
+    from scheduler import views
 
     project, now = load_for(ctx, options)
     report(project.errors)
-    upcoming: dict[str, list[tuple[datetime, str, str | None, list[str]]]] = {}
-    from scheduler.planning import plan
-
-    for occ in plan([lc.campaign for lc in project.campaigns], now, now + timedelta(days=7)):
-        found = upcoming.setdefault(occ.campaign, [])
-        if (
-            found
-            and found[-1][0] == occ.scheduled_for
-            and found[-1][1] == occ.post
-            and found[-1][2] == occ.person
-        ):
-            found[-1][3].append(occ.account)
-        else:
-            found.append((occ.scheduled_for, occ.post, occ.person, [occ.account]))
-    entries, holds = [], []
-    if not missing_sqlite(project.settings.db):
-        from scheduler.holds import HoldStore
-
-        ledger = open_ledger(project.settings)
-        entries, holds = ledger.history(), HoldStore(ledger).all()
-    listed = [
-        (c.campaign.name, c.campaign.title, c.campaign.timezone, c.campaign.paused)
-        for c in project.campaigns
-    ]
-    click.echo(reports.status(listed, upcoming, entries, holds), nl=False)
+    click.echo(views.status(project, now), nl=False)
     if project.errors:
         sys.exit(1)
 

@@ -166,7 +166,7 @@ def validate(project: Project, now: datetime, days: int) -> list[Problem]:
                 if (
                     row.status in ("ok", "too_long")
                     and found
-                    and row.occurrence.scheduled_for < end
+                    and row.occurrence.scheduled_for < to_zone(end, lc.campaign.tz)
                 ):
                     day = (
                         row.occurrence.account,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 import textwrap
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scheduler.dryrun import Row
@@ -108,6 +108,7 @@ def table(rows: Sequence[Row], project: Project) -> str:
         counts[r.status] = counts.get(r.status, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     lines.append(f"{len(rows)} occurrences: {summary}")
+    lines.extend(cost_lines(rows))
     return "\n".join(lines) + "\n"
 
 
@@ -152,31 +153,31 @@ def _row_lines(row: Row) -> list[str]:
     return out
 
 
-def html_page(rows: Sequence[Row], project: Project) -> str:
-    """Return a self-contained HTML page of the rows."""
-    esc = html.escape
-    body = []
-    for row in rows:
-        occ = row.occurrence
-        size = f"{row.length}/{row.limit}" if row.limit is not None else str(row.length)
-        text = "".join(f'<div class="part">{esc(p)}</div>' for p in row.parts)
-        notes = "".join(f"<li>{esc(w)}</li>" for w in row.warnings)
-        body.append(
-            f'<tr class="{esc(row.status)}"><td>{esc(occ.scheduled_for.strftime("%Y-%m-%d %H:%M %z"))}</td>'
-            f"<td>{esc(occ.campaign)}<br>{esc(occ.post)}</td><td>{esc(occ.account)}<br>{esc(row.platform)}</td>"
-            f"<td>{esc(occ.person or '')}</td><td>{text}<ul>{notes}</ul></td><td>{esc(size)}</td>"
-            f"<td>{esc(row.status)}</td></tr>"
-        )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
-        "td,th{border-bottom:1px solid #ddd;padding:.4em;vertical-align:top;text-align:left}"
-        ".part{white-space:pre-wrap;margin-bottom:.6em}.too_long,.error{background:#fde8e8}"
-        ".paused,.skipped{color:#777}ul{margin:0;padding-left:1.2em;color:#a33}"
-    )
-    titles = ", ".join(esc(lc.campaign.title) for lc in project.campaigns)
-    return (
-        f'<!doctype html><html><head><meta charset="utf-8"><title>Preview: {titles}</title>'
-        f"<style>{style}</style></head><body><h1>Preview</h1><p>{len(rows)} occurrences</p>"
-        "<table><tr><th>When</th><th>Campaign / post</th><th>Account</th><th>Person</th>"
-        f"<th>Text</th><th>Length</th><th>Status</th></tr>{''.join(body)}</table></body></html>\n"
-    )
+def html_page(
+    rows: Sequence[Row],
+    project: Project,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    campaign: str | None = None,
+) -> str:
+    """Return one self-contained HTML page of the rows (SPEC's ``preview --format html``).
+
+    The page's templates (``scheduler/html/``) and Jinja2's environment are loaded only here.
+    """
+    from scheduler import previewpage
+
+    return previewpage.render(previewpage.build(rows, project, start, end, campaign))
+
+
+def cost_lines(rows: Sequence[Row]) -> list[str]:
+    """Say what the window would cost on platforms that charge per post (X), per account."""
+    from scheduler import pricing
+
+    costs = pricing.x_cost(as_json(r) for r in rows if r.platform == "x")
+    return [
+        f"X, estimated cost of this window: {account} ${cost:.2f} "
+        f"(${pricing.X_PRICE_PER_POST} a post, ${pricing.X_PRICE_PER_POST_WITH_URL} with a URL; "
+        f"prices of {pricing.PRICES_AS_OF})"
+        for account, cost in sorted(costs.items())
+    ]

@@ -273,3 +273,10 @@ def test_secret_values_never_printed(example: Path) -> None:
         result = run(*args, cwd=example, env=secrets)
         for value in secrets.values():
             assert value not in result.stdout + result.stderr
+
+
+def test_history_since_yesterday_and_a_bad_since_names_the_option(tmp_path: Path) -> None:
+    ok = run("history", "--since", "yesterday", cwd=tmp_path)
+    assert ok.returncode == 0 and "Nothing in the ledger yet." in ok.stdout
+    bad = run("history", "--since", "nonsense", cwd=tmp_path)
+    assert bad.returncode == 2 and "Invalid value for --since" in bad.stderr

@@ -80,3 +80,14 @@ def test_more_posts_a_day_than_threads_publishes_is_a_warning(tmp_path: Path) ->
         "th: 288 posts are planned on" in line and "publishes at most 250 in 24 hours" in line
         for line in result.stderr.splitlines()
     ), result.stderr
+
+
+def test_preview_shows_the_estimated_cost_of_the_window_per_x_account(tmp_path: Path) -> None:
+    campaign = (
+        "name: c\ntitle: C\ntimezone: UTC\naccounts: [x]\nposts:\n"
+        "  - id: p\n    at: [2030-01-01 10:00, 2030-01-01 11:00]\n    text: Free them\n"
+        "  - id: q\n    at: 2030-01-01 12:00\n    text: Read https://example.org/r\n"
+    )
+    result = run("preview", "--from", "2030-01-01", "--days", "1", cwd=project(tmp_path, campaign))
+    assert result.returncode == 0, result.stderr
+    assert "X, estimated cost of this window: x $0.23" in result.stdout  # 2 x 0.015 + 0.20

@@ -248,11 +248,9 @@ class Synapse:
                 str(self.venv / "bin" / "register_new_matrix_user"),
                 "--user",
                 localpart,
-                "--password",
-                password,
+                f"--password={password}",  # as one argument: a password may start with "-"
                 "--admin" if admin else "--no-admin",
-                "--shared-secret",
-                self.shared_secret,
+                f"--shared-secret={self.shared_secret}",
                 self.url,
             ],
             stdin=subprocess.DEVNULL,
