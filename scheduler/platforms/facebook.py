@@ -92,14 +92,15 @@ class Facebook(Platform):
     def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         url = f"{self.settings.api}/{GRAPH_VERSION}{path}"
         token = self.settings.page_access_token.get_secret_value()
-        return web.send(
+        return graph.call(
+            self.http,
             self.name,
-            lambda: self.http.request(
-                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            ),
+            url,
+            token,
+            "page_access_token",
+            method,
             idempotent=idempotent,
-            reason=graph.reason,
-            refine=graph.refiner(self.name, "page_access_token"),
+            **kwargs,
         )
 
     @property

@@ -113,3 +113,24 @@ def refiner(platform: str, token_key: str) -> Callable[[httpx.Response], Platfor
         return None
 
     return refine
+
+
+def call(
+    http: httpx.Client,
+    platform: str,
+    url: str,
+    token: str,
+    token_key: str,
+    method: str,
+    *,
+    idempotent: bool,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Make one Graph request with the account's bearer token, read as Meta answers it."""
+    return web.send(
+        platform,
+        lambda: http.request(method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs),
+        idempotent=idempotent,
+        reason=reason,
+        refine=refiner(platform, token_key),
+    )

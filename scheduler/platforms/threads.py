@@ -85,14 +85,15 @@ class Threads(Platform):
     def _call(self, method: str, path: str, *, idempotent: bool, **kwargs: Any) -> httpx.Response:
         url = f"{self.settings.api}/{THREADS_VERSION}{path}"
         token = self.settings.access_token.get_secret_value()
-        return web.send(
+        return graph.call(
+            self.http,
             self.name,
-            lambda: self.http.request(
-                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
-            ),
+            url,
+            token,
+            "access_token",
+            method,
             idempotent=idempotent,
-            reason=graph.reason,
-            refine=graph.refiner(self.name, "access_token"),
+            **kwargs,
         )
 
     @property
