@@ -10,14 +10,13 @@ from typing import Any
 
 import click
 
-from scheduler import dryrun, preview, redact, redacted_io
+from scheduler import dryrun, redact, redacted_io
 from scheduler.cli_alerts import alerts_group
 from scheduler.cli_common import (
     global_options,
     handle_errors,
     load_for,
     mask_secrets,
-    missing_sqlite,
     open_ledger,
     pop_globals,
     report,
@@ -26,8 +25,7 @@ from scheduler.cli_common import (
 from scheduler.cli_holds import hold, holds_command, resolve, resume
 from scheduler.cli_send import send
 from scheduler.config import environment, remember_real_environment
-from scheduler.dryrun import Row
-from scheduler.errors import LedgerError, PlatformError, display_path
+from scheduler.errors import PlatformError, display_path
 from scheduler.timeutil import parse_date_or_datetime
 
 
@@ -131,57 +129,17 @@ def preview_command(
     **options: Any,
 ) -> None:
     """Show every occurrence in a window, rendered exactly as it would be sent."""
+    from scheduler import views
+
     project, now = load_for(ctx, options)
-    if campaign is not None and project.campaign(campaign) is None:
-        known = ", ".join(c.campaign.name for c in project.campaigns) or "none loaded"
-        report(project.errors)
-        raise click.BadParameter(
-            f"no campaign '{campaign}'; campaigns: {known}", param_hint="--campaign"
-        )
-    if account is not None and account not in project.accounts:
-        raise click.BadParameter(
-            f"no account '{account}'; accounts: {', '.join(sorted(project.accounts)) or 'none'}",
-            param_hint="--account",
-        )
     start = _when(from_, now)
-    end = start + timedelta(days=days)
-    rows = dryrun.rows(project, start, end, campaign=campaign, account=account)
-    bad = [r for r in rows if r.status in ("error", "too_long")]
-    rows = _held(rows, project.settings.db)
-    if fmt == "json":
-        out = preview.json_lines(rows)
-    elif fmt == "html":
-        out = preview.html_page(rows, project, start, end, campaign=campaign)
-    else:
-        out = preview.table(rows, project)
-    if output is not None:
-        # the page masks each of its texts as it is built (previewpage.build)
+    out, notes = views.preview(project, start, days, campaign=campaign, account=account, fmt=fmt)
+    if output is not None:  # the HTML page masks each of its texts as it is built
         output.write_text(out if fmt == "html" else redact.redact(out), encoding="utf-8")
     else:
         click.echo(out, nl=False)
-    report(project.problems)
-    if bad:
-        click.echo(
-            f"{len(bad)} occurrence(s) would not be sent as shown: run `solidarity validate` for details.",
-            err=True,
-        )
-    if project.errors:
-        sys.exit(1)
-
-
-def _held(rows: list[Row], url: str) -> list[Row]:
-    """Show what holds in force cover as held, if a ledger exists (never creating or migrating it)."""
-    if missing_sqlite(url):
-        return rows
-    from scheduler.manual import read_holds
-
-    try:
-        found = read_holds(url)
-    except LedgerError as exc:
-        click.echo(f"warning: the holds could not be read, so none is shown: {exc}", err=True)
-        return rows
-    found = [h for h in found if h.is_command]  # file problems: this load shows its own
-    return preview.mark_held(rows, found) if found else rows
+    click.echo("".join(f"{note}\n" for note in notes), nl=False, err=True)
+    sys.exit(1 if project.errors else 0)
 
 
 @cli.command()

@@ -7,9 +7,13 @@ simply nothing in it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from scheduler.config import Settings
 from scheduler.project import Project
+
+if TYPE_CHECKING:
+    from scheduler.dryrun import Row
 
 
 def _missing(url: str) -> bool:
@@ -67,3 +71,57 @@ def status(project: Project, now: datetime) -> str:
         for c in project.campaigns
     ]
     return reports.status(listed, upcoming(project, now), entries, holds)
+
+
+def preview(
+    project: Project,
+    start: datetime,
+    days: int,
+    *,
+    campaign: str | None,
+    account: str | None,
+    fmt: str,
+) -> tuple[str, list[str]]:
+    """Return the dry run of a window in a format, and the notes for standard error."""
+    from scheduler import dryrun
+    from scheduler import preview as show
+    from scheduler.errors import UsageError
+
+    if campaign is not None and project.campaign(campaign) is None:
+        known = ", ".join(c.campaign.name for c in project.campaigns) or "none loaded"
+        problems = "".join(f"\n{p}" for p in project.errors)
+        raise UsageError(f"--campaign: no campaign '{campaign}'; campaigns: {known}{problems}")
+    if account is not None and account not in project.accounts:
+        known = ", ".join(sorted(project.accounts)) or "none"
+        raise UsageError(f"--account: no account '{account}'; accounts: {known}")
+    end = start + timedelta(days=days)
+    rows = dryrun.rows(project, start, end, campaign=campaign, account=account)
+    notes = [str(p) for p in sorted(project.problems)]
+    bad = sum(r.status in ("error", "too_long") for r in rows)
+    if bad:
+        notes.append(
+            f"{bad} occurrence(s) would not be sent as shown: run `solidarity validate` for details."
+        )
+    rows = _held(rows, project.settings.db, notes)
+    if fmt == "json":
+        return show.json_lines(rows), notes
+    if fmt == "html":
+        return show.html_page(rows, project, start, end, campaign=campaign), notes
+    return show.table(rows, project), notes
+
+
+def _held(rows: list[Row], url: str, notes: list[str]) -> list[Row]:
+    """Show what holds in force cover as held, if a ledger exists (never creating or migrating it)."""
+    if _missing(url):
+        return rows
+    from scheduler import preview as show
+    from scheduler.errors import LedgerError
+    from scheduler.manual import read_holds
+
+    try:
+        found = read_holds(url)
+    except LedgerError as exc:
+        notes.insert(0, f"warning: the holds could not be read, so none is shown: {exc}")
+        return rows
+    found = [h for h in found if h.is_command]  # file problems: this load shows its own
+    return show.mark_held(rows, found) if found else rows
