@@ -145,6 +145,47 @@ def load_yaml(path: Path) -> Located:
     return Located(shown, data, located.lines, located.text_lines)
 
 
+def _flow_too_deep(text: str) -> int | None:
+    """Return the line where ``[`` and ``{`` nest more than MAX_DEPTH deep, if they do.
+
+    Quoted scalars and comments are skipped (a quote opens a scalar only where
+    one can start). Cheap: files with fewer brackets than the limit are not read.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth, quote, previous = 0, "", "\n"
+    line = 1
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                if quote == "'" and text[i + 1 : i + 2] == "'":
+                    i += 1
+                else:
+                    quote = ""
+        elif ch == "#" and previous in " \t\n":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif ch in "\"'" and previous in " \t\n:[{,-":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        if ch not in " \t" or previous == "\n":
+            previous = ch if ch not in " \t" else previous
+        i += 1
+    return None
+
+
 def _compose(shown: str, text: str) -> yaml.Node | None:
     """Parse the text into YAML nodes (libyaml first), or raise ProblemsError."""
     bad = _UNPRINTABLE.search(text)
@@ -157,6 +198,15 @@ def _compose(shown: str, text: str) -> yaml.Node | None:
                     line,
                     f"the file has a control character (U+{ord(bad.group()):04X}) that YAML "
                     "does not allow; remove it",
+                )
+            ]
+        )
+    deep = _flow_too_deep(text)
+    if deep is not None:  # before any parser recurses: the same answer whatever libyaml does
+        raise ProblemsError(
+            [
+                Problem(
+                    shown, deep, f"the data is nested more than {MAX_DEPTH} levels deep; flatten it"
                 )
             ]
         )
