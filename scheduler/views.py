@@ -14,6 +14,7 @@ from scheduler.project import Project
 
 if TYPE_CHECKING:
     from scheduler.dryrun import Row
+    from scheduler.ledger import Entry
 
 
 def _missing(url: str) -> bool:
@@ -23,19 +24,38 @@ def _missing(url: str) -> bool:
 
 
 def history(settings: Settings, *, campaign: str | None, since: datetime | None, fmt: str) -> str:
-    """Return the ledger's rows as a table or JSON lines, times in each campaign's zone."""
+    """Return the ledger's rows as a table or JSON lines, times in each campaign's zone.
+
+    A campaign named that is neither in the files nor in the ledger is a usage
+    error listing the campaigns (a typo must not look like an empty history).
+    """
+    from scheduler.campaigns import load_campaigns
+
+    loaded, _ = load_campaigns(settings.campaigns) if settings.campaigns.is_dir() else ([], [])
+    zones = {lc.campaign.name: lc.campaign.timezone for lc in loaded}
     if _missing(settings.db):
+        _known(campaign, zones, [])
         return "Nothing in the ledger yet.\n" if fmt == "table" else ""
     from scheduler import reports
-    from scheduler.campaigns import load_campaigns
     from scheduler.cli_common import mask_secrets_of
     from scheduler.ledger import Ledger
 
     mask_secrets_of(settings)  # rows stored before masking was done where they are written
-    entries = Ledger.open(settings.db).history(campaign=campaign, since=since)
-    loaded, _ = load_campaigns(settings.campaigns) if settings.campaigns.is_dir() else ([], [])
-    zones = {lc.campaign.name: lc.campaign.timezone for lc in loaded}
+    ledger = Ledger.open(settings.db)
+    entries = ledger.history(campaign=campaign, since=since)
+    if campaign is not None and not entries and campaign not in zones:
+        _known(campaign, zones, ledger.history(limit=1000))
     return reports.json_lines(entries, zones) if fmt == "json" else reports.table(entries, zones)
+
+
+def _known(campaign: str | None, zones: dict[str, str], rows: list[Entry]) -> None:
+    """Refuse a campaign name that neither the files nor the ledger know."""
+    from scheduler.errors import UsageError
+
+    names = sorted({*zones, *(e.campaign for e in rows)})
+    if campaign is not None and campaign not in names:
+        listed = ", ".join(names) or "none"
+        raise UsageError(f"--campaign: no campaign '{campaign}'; campaigns: {listed}")
 
 
 def upcoming(

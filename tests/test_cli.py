@@ -280,3 +280,9 @@ def test_history_since_yesterday_and_a_bad_since_names_the_option(tmp_path: Path
     assert ok.returncode == 0 and "Nothing in the ledger yet." in ok.stdout
     bad = run("history", "--since", "nonsense", cwd=tmp_path)
     assert bad.returncode == 2 and "Invalid value for --since" in bad.stderr
+
+
+def test_history_of_a_campaign_no_one_knows_is_a_usage_error_listing_the_campaigns() -> None:
+    result = run("history", "--campaign", "nope")
+    assert result.returncode == 2
+    assert "no campaign 'nope'; campaigns: newsroom-to-cell" in result.stderr

@@ -10,6 +10,7 @@ or a person, never for a blind retry.
 from __future__ import annotations
 
 import email.utils
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -190,9 +191,25 @@ def json_or_none(response: httpx.Response) -> Any:
         return None
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+
+
 def short_body(response: httpx.Response) -> str:
-    """Return the start of a response body, for an error without a structured reason."""
-    text = response.text.strip().replace("\n", " ")
+    """Return the start of a response body, for an error without a structured reason.
+
+    An HTML error page (a proxy's or a server's) is reduced to its title, or to
+    its first line of text: a person reads the reason, not the markup.
+    """
+    text = response.text.strip()
+    if text[:1] == "<" and (
+        "html" in response.headers.get("content-type", "") or "<html" in text[:500].lower()
+    ):
+        title = _TITLE.search(text[:20_000])
+        found = title.group(1) if title else _TAG.sub(" ", text[:20_000])
+        text = next((line.strip() for line in found.splitlines() if line.strip()), "")
+        text = " ".join(text.split()) or response.reason_phrase or "an HTML error page"
+    text = text.replace("\n", " ")
     return (
         (text[:200] + "…")
         if len(text) > 200
