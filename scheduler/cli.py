@@ -228,16 +228,20 @@ def history(
 
 
 @cli.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 @global_options
 @click.pass_context
 @handle_errors
-def status(ctx: click.Context, /, **options: Any) -> None:
+def status(ctx: click.Context, /, fmt: str, **options: Any) -> None:
     """Holds in force; per campaign: next occurrences, last sends, failures, uncertain rows."""
     from scheduler import views
 
     project, now = load_for(ctx, options)
     report(project.errors)
-    click.echo(views.status(project, now), nl=False)
+    shown = views.status_json(project, now) if fmt == "json" else views.status(project, now)
+    click.echo(shown, nl=False)
     if project.errors:
         sys.exit(1)
 

@@ -145,3 +145,49 @@ def _held(rows: list[Row], url: str, notes: list[str]) -> list[Row]:
         return rows
     found = [h for h in found if h.is_command]  # file problems: this load shows its own
     return show.mark_held(rows, found) if found else rows
+
+
+def status_json(project: Project, now: datetime) -> str:
+    """Return ``status`` as one JSON object per campaign (and one for holds naming none)."""
+    import json
+
+    from scheduler import holdreports, reports
+
+    entries, holds = [], []
+    if not _missing(project.settings.db):
+        from scheduler.holds import HoldStore
+        from scheduler.ledger import Ledger
+
+        ledger = Ledger.open(project.settings.db)
+        entries, holds = ledger.history(), HoldStore(ledger).all()
+    zones = {lc.campaign.name: lc.campaign.timezone for lc in project.campaigns}
+    found = upcoming(project, now)
+    lines = []
+    for lc in project.campaigns:
+        c = lc.campaign
+        mine = [e for e in entries if e.campaign == c.name]
+        sent = [e for e in mine if e.status == "sent"]
+        lines.append(
+            {
+                "campaign": c.name,
+                "title": c.title,
+                "timezone": c.timezone,
+                "paused": c.paused,
+                "next": [
+                    {
+                        "scheduled_for": when.isoformat(),
+                        "post": post,
+                        "person": person,
+                        "accounts": accounts,
+                    }
+                    for when, post, person, accounts in found.get(c.name, [])[:10]
+                ],
+                "last_sent": [reports.as_json(e, zones) for e in sent[-5:]],
+                "failed": [reports.as_json(e, zones) for e in mine if e.status == "failed"][-10:],
+                "need_a_human": [
+                    reports.as_json(e, zones) for e in mine if e.status == "uncertain"
+                ],
+                "holds": [holdreports.as_json(h) for h in holds if h.campaign in (None, c.name)],
+            }
+        )
+    return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)

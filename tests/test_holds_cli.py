@@ -299,3 +299,16 @@ def test_run_once_under_a_hold_sends_nothing_says_so_and_a_resume_lets_it_go(
     sent = solidarity(world, "run", "--once")
     assert sent.returncode == 0, sent.stderr
     assert len(posts(world)) == 1 and "Journalism is not a crime." in str(posts(world)[0])
+
+
+def test_status_as_json_has_each_campaign_its_next_occurrences_and_holds(
+    world: dict[str, object],
+) -> None:
+    assert solidarity(world, "hold", "--campaign", "c", "--why", "family").returncode == 0
+    result = solidarity(world, "status", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (campaign,) = json_rows(result.stdout)
+    assert campaign["campaign"] == "c" and campaign["timezone"] == "Asia/Baku"
+    assert campaign["next"][0]["post"] == "p" and campaign["next"][0]["accounts"] == ["m"]
+    assert [h["why"] for h in campaign["holds"]] == ["family"]
+    assert campaign["need_a_human"] == [] and campaign["failed"] == []
