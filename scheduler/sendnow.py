@@ -71,7 +71,7 @@ def prepare(
         msg = project.renderer.message(lc, post, occ, acct)
         who = f" [{occ.person}]" if occ.person else ""
         head = f"── {acct.name} ({acct.platform.label}){who}: {msg.length}/{msg.limit or '-'} {msg.status}"
-        previews.append(f"{head}\n{msg.text}")
+        previews.append("\n".join([head, *_shown(post, msg.parts)]))
         if msg.status != "ok":
             raise SolidarityError(
                 f"the text is too long for {acct.name}; run `solidarity validate` for details"
@@ -105,6 +105,23 @@ def carry_out(
         else:
             failed.append(f"{acct.name}: {entry.status}: {entry.error or entry.reason}")
     return done, failed
+
+
+def _shown(post: Post, parts: tuple[str, ...]) -> list[str]:
+    """Show a send's parts numbered, each with its images and alt text, then the link card."""
+    thread = post.thread or []
+    lines: list[str] = []
+    for i, part in enumerate(parts):
+        if len(parts) > 1:
+            lines.append(f"┄ part {i + 1}/{len(parts)}")
+        lines.append(part)
+        media = [*(post.media if i == 0 else [])]
+        if len(thread) == len(parts) and i < len(thread):
+            media += thread[i].media
+        lines.extend(f"🖼 {m.path}, alt: {m.alt}" for m in media)
+    if post.link_card is not None:
+        lines.append(f"🔗 {post.link_card.title} <{post.link_card.url}>")
+    return lines
 
 
 def stop_of(lc: LoadedCampaign, now: datetime) -> str | None:

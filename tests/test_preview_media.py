@@ -78,3 +78,31 @@ def test_validate_checks_each_parts_images_and_refuses_them_where_they_cannot_go
     errors = [line for line in result.stderr.splitlines() if "warning" not in line]
     assert "campaigns/c.yaml:13: media 'img/zz.png' not found" in errors[0]
     assert "thread part 2 of post 't' has an image, and Discord cannot post images" in errors[1]
+
+
+def test_sends_confirmation_shows_the_parts_the_images_and_the_card(tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    root = project(tmp_path)
+    exe = shutil.which("solidarity")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOLIDARITY_")}
+    env["M"] = "t0k3n"
+    result = subprocess.run(  # answered "n": shown, then not sent
+        [*([exe] if exe else [sys.executable, "-m", "scheduler"]), "send", "c", "t"],
+        cwd=root,
+        env=env,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1 and "not sent" in result.stderr
+    shown = result.stdout
+    assert "┄ part 1/2" in shown and "┄ part 2/2" in shown
+    assert shown.index("alt: A photo of the courthouse") < shown.index("┄ part 2/2")
+    assert shown.index("┄ part 2/2") < shown.index("alt: The second image")
+    assert "🔗 The report <https://example.org/r>" in shown
