@@ -38,7 +38,11 @@ def send(
     **options: Any,
 ) -> None:
     """Post one occurrence now, through the daemon's path, and log it."""
+    import logging
+
     from scheduler import sendnow
+
+    logging.getLogger().setLevel(logging.WARNING)  # a person reads this: no INFO lines between
 
     project, now = load_for(ctx, options)
     ledger = None if missing_sqlite(project.settings.db) else open_ledger(project.settings)
