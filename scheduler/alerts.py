@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from scheduler.redact import redact
@@ -102,6 +103,15 @@ class Alerts:
             f"{entry.campaign} / {entry.post}{who} → {entry.account}: {why}{where} [{entry.key}]",
         )
 
+    def silent(self, account: str, last: datetime | None, due: int, window: str) -> None:
+        """An account that had posts due has posted nothing for its silence_alert."""
+        when = f"since {last:%Y-%m-%d %H:%M %Z}" if last else "since this daemon started"
+        self._add(
+            "silent",
+            f"{account} has posted nothing {when} ({window} or more), though {due} "
+            "post(s) fell due; see `solidarity status` and `solidarity accounts check`",
+        )
+
     def holds(self, added: Sequence[Hold], lifted: Sequence[Hold]) -> None:
         """File problems began or stopped holding something."""
         for hold in added:
@@ -128,7 +138,7 @@ class Alerts:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = None
-        for kind in ("refused", "failed", "uncertain", "held", "fixed"):
+        for kind in ("refused", "silent", "failed", "uncertain", "held", "fixed"):
             lines = [e.line for e in events if e.kind == kind]
             if lines:
                 self.deliver(*_message(kind, lines))
@@ -151,6 +161,7 @@ class Alerts:
 _TITLES = {
     "refused": ("an account's credentials were refused", "accounts' credentials were refused"),
     "failed": ("a post failed", "posts failed"),
+    "silent": ("an account has gone silent", "accounts have gone silent"),
     "uncertain": (
         "a post may or may not have gone out",
         "posts may or may not have gone out",
@@ -161,6 +172,7 @@ _TITLES = {
 _NEXT = {
     "refused": "Check the token (solidarity accounts check) and set it again in .env.",
     "failed": "Nothing more is tried for these; send again with `solidarity send` once fixed.",
+    "silent": "Nothing it should have posted went out: check its token and the failed rows.",
     "uncertain": "Check the account, then `solidarity resolve KEY --sent URL` or `--not-sent`.",
     "held": "Fix the file at the line named; posting resumes by itself within a second.",
     "fixed": "Posting resumed.",

@@ -48,6 +48,8 @@ from scheduler.owners import owner_alive
 from scheduler.planning import next_instant, order
 from scheduler.project import Project
 from scheduler.serve import ledger_lock, serve
+from scheduler.silence import Silence
+from scheduler.timeutil import format_duration
 from scheduler.turns import TROUBLE_PAUSE, Pending, Turns
 
 if TYPE_CHECKING:
@@ -119,6 +121,7 @@ class Daemon(Turns):
         self.book = holds if holds is not None else HoldBook(HoldStore(ledger))
         self.wait_for_holds = wait_for_holds  # run --once and send: the next run decides
         self.alerts = alerts or Alerts(None)
+        self.silence = Silence()
         self.files: InForce = assess(project, None, clockwork.now())
         self.project = self.files.project
         self.book.set_files(self.files.holds)
@@ -203,6 +206,13 @@ class Daemon(Turns):
                 return
             self._watermark = now
             self._plan_next_wake(now)
+            self._tell_silence(now)
+
+    def _tell_silence(self, now: datetime) -> None:
+        """Alert each account that had posts due and has posted nothing for its silence_alert."""
+        windows = {a.name: a.settings.silence_alert for a in self.project.accounts.values()}
+        for account, last, due in self.silence.check(now, windows):
+            self.alerts.silent(account, last, due, format_duration(windows[account]))
 
     def _settle_window(
         self,
@@ -256,6 +266,8 @@ class Daemon(Turns):
                 )
                 if went is not None:
                     decided = d.Skip(went)
+            if isinstance(decided, (d.Send, d.Wait)):  # meant to go out (not held, not missed)
+                self.silence.due(occ.account, due.at)
             pending = Pending(claim_for(occ, account), project, (lc, post, occ, account))
             self._final(self._apply(decided, pending, now))
 

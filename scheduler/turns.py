@@ -26,6 +26,7 @@ from scheduler.lanes import Lanes
 from scheduler.ledger import IN_FLIGHT, Claim, Entry, Ledger
 from scheduler.locate import Located, due_of, locate, repeats, replacements
 from scheduler.project import Project
+from scheduler.silence import Silence
 from scheduler.timeutil import format_duration
 
 log = logging.getLogger("scheduler.daemon")
@@ -57,6 +58,7 @@ class Turns:
     failed: int
     settled: list[Entry] | None
     alerts: Alerts
+    silence: Silence
 
     def _init_turns(self) -> None:
         self._busy: set[str] = set()
@@ -107,6 +109,8 @@ class Turns:
             self.settled.append(entry)
         log_delivery(entry, duration)
         self.alerts.row(entry)
+        if entry.status == "sent":
+            self.silence.sent(entry.account, entry.sent_at or self.clockwork.now())
 
     # -- holds -------------------------------------------------------------------
 

@@ -227,3 +227,62 @@ def test_the_daemon_alerts_a_file_problem_and_its_fix(
         daemon.terminate()
         assert daemon.wait(15) == 0
         log.close()
+
+
+def test_an_account_that_posts_nothing_for_its_silence_alert_is_told_once() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from scheduler.silence import Silence
+
+    t = datetime(2026, 7, 1, 10, tzinfo=UTC)
+    watch = Silence()
+    watch.sent("m", t)
+    watch.due("m", t + timedelta(hours=1))  # due, and never sent again
+    watch.due("t", t + timedelta(hours=1))
+    watch.sent("t", t + timedelta(hours=1))  # this one posted
+    windows = {"m": timedelta(hours=24), "t": timedelta(hours=24)}
+    assert watch.check(t + timedelta(hours=20), windows) == []
+    assert watch.check(t + timedelta(hours=26), windows) == [("m", t, 1)]
+    assert watch.check(t + timedelta(hours=30), windows) == []  # told once
+    watch.sent("m", t + timedelta(hours=31))
+    watch.due("m", t + timedelta(hours=32))
+    assert watch.check(t + timedelta(hours=57), windows) == [("m", t + timedelta(hours=31), 1)]
+
+
+def test_the_daemon_alerts_an_account_whose_posts_keep_failing(tmp_path: Path) -> None:
+    import httpx
+
+    from scheduler.holdbook import HoldBook
+    from tests.test_daemon import DAILY, World, utc
+
+    w = World(tmp_path, DAILY, utc(2026, 7, 1, 5, 0))
+    sent: list[tuple[str, str]] = []
+    from scheduler.daemon import Daemon, ManualClockwork
+
+    w.clockwork = ManualClockwork(w.clock, w.clock.sleep)
+    real = w.platforms.__call__
+
+    def refuse_telegram(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sendMessage"):
+            return httpx.Response(
+                400,
+                json={"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
+            )
+        return real(request)
+
+    d = Daemon(
+        w.load(),
+        w.ledger,
+        w.clockwork,
+        transport=httpx.MockTransport(refuse_telegram),
+        workers=0,
+        owner="test:1",
+        holds=HoldBook(None),
+        alerts=Alerts(lambda title, body: sent.append((title, body)) or True, gather=3600),
+    )
+    d.start()
+    w.run_until(utc(2026, 7, 2, 6, 30))  # two daily posts failed on Telegram; Mastodon posted
+    d.alerts.flush()
+    silent = [body for title, body in sent if "silent" in title]
+    assert len(silent) == 1 and "hr-telegram has posted nothing" in silent[0]
+    assert "hr-mastodon" not in silent[0]

@@ -41,6 +41,8 @@ class AccountSettings(BaseModel):
     # the account's own limit where it differs from the platform's usual one
     # (a Mastodon instance allowing 5000, a webhook's consumer allowing 1000)
     max_characters: int | None = Field(default=None, gt=0)
+    # an alert when this account had posts due and posted nothing for this long
+    silence_alert: Duration = timedelta(hours=24)
 
     @field_validator("proxy")
     @classmethod
