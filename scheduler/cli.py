@@ -70,6 +70,16 @@ def validate(ctx: click.Context, /, days: int, **options: Any) -> None:
     )
 
 
+def _show(text: str, fmt: str) -> None:
+    """Print a command's output: a table in colour on a terminal, JSON and HTML as they are."""
+    if fmt == "table":
+        from scheduler.terminal import show
+
+        show(text)
+    else:
+        click.echo(text, nl=False)
+
+
 def _when(value: str | None, now: datetime, option: str = "--from") -> datetime:
     """Read a date or time option: now, today, yesterday, a date, or a date and time."""
     if value is None or value == "now":
@@ -137,7 +147,7 @@ def preview_command(
     if output is not None:  # the HTML page masks each of its texts as it is built
         output.write_text(out if fmt == "html" else redact.redact(out), encoding="utf-8")
     else:
-        click.echo(out, nl=False)
+        _show(out, fmt)
     click.echo("".join(f"{note}\n" for note in notes), nl=False, err=True)
     sys.exit(1 if project.errors else 0)
 
@@ -224,7 +234,8 @@ def history(
     start = None if since is None else _when(since, now, "--since")
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    click.echo(views.history(settings, campaign=campaign, since=start, fmt=fmt), nl=False)
+    shown = views.history(settings, campaign=campaign, since=start, fmt=fmt)
+    _show(shown, fmt)
 
 
 @cli.command()
@@ -241,7 +252,7 @@ def status(ctx: click.Context, /, fmt: str, **options: Any) -> None:
     project, now = load_for(ctx, options)
     report(project.errors)
     shown = views.status_json(project, now) if fmt == "json" else views.status(project, now)
-    click.echo(shown, nl=False)
+    _show(shown, fmt)
     if project.errors:
         sys.exit(1)
 

@@ -100,7 +100,7 @@ def table(rows: Sequence[Row], project: Project) -> str:
                 day = when.date()
                 lines.append("")
                 offset = when.isoformat()[19:] or "+00:00"
-                lines.append(f"  {when:%a %d %b %Y} (UTC{offset})"[:WIDTH])
+                lines.append(f"  {when:%a %d %b %Y} (UTC{offset})")
             lines.extend(_row_lines(row))
         lines.append("")
     counts: dict[str, int] = {}
@@ -112,8 +112,17 @@ def table(rows: Sequence[Row], project: Project) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _width() -> int:
+    """Return the width to wrap to: the terminal's, else 80 columns."""
+    from scheduler.terminal import width
+
+    return max(60, width() or WIDTH)
+
+
 def _fit(text: str) -> str:
-    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
+    from scheduler.terminal import fit
+
+    return fit(text, _width())
 
 
 def _row_lines(row: Row) -> list[str]:
@@ -124,31 +133,33 @@ def _row_lines(row: Row) -> list[str]:
     right = f"{size} {row.status.upper() if row.status != 'ok' else 'ok'}".strip()
     who = f"  [{occ.person}]" if occ.person else ""
     left = f"  {occ.scheduled_for:%H:%M}  {occ.post} → {occ.account} ({row.platform}){who}"
-    room = WIDTH - len(right) - 1
-    if len(left) > room:
-        left = left[: room - 1] + "…"
-    out = [left.ljust(room) + " " + right]
+    room = _width() - len(right) - 1
+    if len(left) > room:  # never cut a name: wrap the line instead
+        out = _fit(f"{left} {right}").split("\n")
+    else:
+        out = [left.ljust(room) + " " + right]
     for i, part in enumerate(row.parts):
         if len(row.parts) > 1:
             out.append(f"{INDENT}┄ part {i + 1}/{len(row.parts)} ({row.lengths[i]})")
-        for para in part.split("\n"):
+        for para in part.split("\n"):  # a line of the text starts with │, its wrapping with ┆
             wrapped = textwrap.wrap(
-                para, WIDTH - len(INDENT) - 2, break_on_hyphens=False, break_long_words=True
+                para, _width() - len(INDENT) - 2, break_on_hyphens=False, break_long_words=True
             ) or [""]
-            out.extend(f"{INDENT}│ {w}" for w in wrapped)
+            out.append(f"{INDENT}│ {wrapped[0]}")
+            out.extend(f"{INDENT}┆ {w}" for w in wrapped[1:])
         media = (row.media if i == 0 else ()) + (
             row.part_media[i] if i < len(row.part_media) else ()
         )
         for m in media:
             out.extend(
                 f"{INDENT}{w}"
-                for w in textwrap.wrap(f"🖼 {m.path}, alt: {m.alt}", WIDTH - len(INDENT))
+                for w in textwrap.wrap(f"🖼 {m.path}, alt: {m.alt}", _width() - len(INDENT))
             )
     if row.link_card is not None:
         card = row.link_card
         out.append(_fit(f"{INDENT}🔗 {card.title} <{card.url}>"))
         if card.description:
-            out.extend(f"{INDENT}   {w}" for w in textwrap.wrap(card.description, WIDTH - 11))
+            out.extend(f"{INDENT}   {w}" for w in textwrap.wrap(card.description, _width() - 11))
     out.extend(f"{INDENT}! {w}" for w in row.warnings)
     return out
 

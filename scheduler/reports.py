@@ -12,6 +12,7 @@ from scheduler.errors import Problem
 from scheduler.holdreports import lines as hold_lines
 from scheduler.holds import Hold
 from scheduler.ledger import Entry
+from scheduler.terminal import fit, width
 from scheduler.timeutil import zone
 
 WIDTH = 80
@@ -50,7 +51,7 @@ def json_lines(entries: Sequence[Entry], zones: dict[str, str]) -> str:
 
 
 def table(entries: Sequence[Entry], zones: dict[str, str]) -> str:
-    """Return the rows as lines that fit 80 columns, oldest first."""
+    """Return the rows as lines, oldest first (wrapped to a terminal's width, never cut)."""
     if not entries:
         return "Nothing in the ledger yet.\n"
     lines = []
@@ -59,12 +60,11 @@ def table(entries: Sequence[Entry], zones: dict[str, str]) -> str:
         who = f" [{e.person}]" if e.person else ""
         head = f"{when}  {e.campaign}/{e.post} → {e.account}{who}"
         status = e.status.upper() if e.status != "sent" else "sent"
-        room = WIDTH - len(status) - 1
-        head = head if len(head) <= room else head[: room - 1] + "…"
-        lines.append(head.ljust(room) + " " + status)
+        room = max(len(head) + 1, (width() or WIDTH) - len(status) - 1)
+        lines.append(fit(head.ljust(room) + " " + status, width()))
         detail = e.remote_url or e.error or e.reason
         if detail:
-            lines.append(("    " + detail)[:WIDTH])
+            lines.append(fit("    " + detail, width()))
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1
@@ -101,26 +101,19 @@ def status(
         )
         for when, post, person, accounts in upcoming.get(name, [])[:5]:
             who = f" [{person}]" if person else ""
-            lines.append(
-                f"  next  {when:%Y-%m-%d %H:%M}  {post}{who} → {', '.join(accounts)}"[:WIDTH]
-            )
+            line = f"  next  {when:%Y-%m-%d %H:%M}  {post}{who} → {', '.join(accounts)}"
+            lines.append(fit(line, width()))
         mine = [e for e in entries if e.campaign == name]
         for e in [e for e in mine if e.status == "sent"][-3:]:
-            lines.append(
-                f"  sent  {local(e, zones):%Y-%m-%d %H:%M}  {e.post} → {e.account} {e.remote_url or ''}"[
-                    :WIDTH
-                ].rstrip()
-            )
+            line = f"  sent  {local(e, zones):%Y-%m-%d %H:%M}  {e.post} → {e.account} {e.remote_url or ''}"
+            lines.append(fit(line.rstrip(), width()))
         attention = [e for e in mine if e.status in ("failed", "uncertain")]
         if attention:
             lines.append(f"  needs a human: {len(attention)} row(s)")
             for e in attention[-10:]:
-                lines.append(
-                    f"    {e.status.upper():9} {local(e, zones):%Y-%m-%d %H:%M} {e.post} → {e.account}"[
-                        :WIDTH
-                    ]
-                )
-                lines.append(f"      {e.error or e.reason or ''}"[:WIDTH])
+                line = f"    {e.status.upper():9} {local(e, zones):%Y-%m-%d %H:%M} {e.post} → {e.account}"
+                lines.append(fit(line, width()))
+                lines.append(fit(f"      {e.error or e.reason or ''}", width()))
                 if e.status == "uncertain":  # whole, however long: it is there to be copied
                     lines.append(
                         f"      settle it: solidarity resolve {shlex.quote(e.key)} --sent URL"
@@ -133,7 +126,7 @@ def status(
             refused[e.account] = e.error
     if refused:
         lines.append("Accounts whose credentials were refused:")
-        lines.extend(f"  {account}: {error}"[:WIDTH] for account, error in sorted(refused.items()))
+        lines.extend(fit(f"  {a}: {error}", width()) for a, error in sorted(refused.items()))
     return "\n".join(lines).rstrip() + "\n"
 
 
