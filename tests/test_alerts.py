@@ -286,3 +286,34 @@ def test_the_daemon_alerts_an_account_whose_posts_keep_failing(tmp_path: Path) -
     silent = [body for title, body in sent if "silent" in title]
     assert len(silent) == 1 and "hr-telegram has posted nothing" in silent[0]
     assert "hr-mastodon" not in silent[0]
+
+
+def test_run_once_alerts_an_uncertain_post(
+    tmp_path: Path,
+    telegram_standin: Telegram,  # noqa: F811
+    receiver: Receiver,
+) -> None:
+    env = site(tmp_path, telegram_standin, telegram_standin.token, receiver)
+    telegram_standin.fail_next(status=502, after=True)  # created, then a 502: unknowable
+    result = solidarity(tmp_path, env, "run", "--once")
+    assert result.returncode == 1
+    (alert,) = receiver.alerts
+    assert alert["title"] == "solidarity: a post may or may not have gone out"
+    assert "c / p → t" in alert["message"] and "solidarity resolve" in alert["message"]
+
+
+def test_run_once_alerts_a_failed_post_in_the_platforms_words(
+    tmp_path: Path,
+    telegram_standin: Telegram,  # noqa: F811
+    receiver: Receiver,
+) -> None:
+    env = site(tmp_path, telegram_standin, telegram_standin.token, receiver)
+    (tmp_path / "accounts.yaml").write_text(
+        (tmp_path / "accounts.yaml").read_text().replace('"@test"', '"@nowhere"'),
+        encoding="utf-8",
+    )
+    result = solidarity(tmp_path, env, "run", "--once")
+    assert result.returncode == 1
+    (alert,) = receiver.alerts
+    assert alert["title"] == "solidarity: a post failed", alert
+    assert "chat not found" in alert["message"]
