@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from types import TracebackType
+from typing import NoReturn, Self
 
 import httpx
 import pytest
@@ -99,3 +101,37 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> int:
             process.kill()
             process.wait(timeout)
     return process.returncode
+
+
+class ServerProcess:
+    """A test server run as its own process, with a throwaway data folder.
+
+    A subclass starts it (``start`` sets ``process`` and ``data``); stopping and
+    the ``with`` form are the same for every server.
+    """
+
+    process: subprocess.Popen[bytes] | None = None
+    data: Path | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the process and remove its data."""
+        if self.process is not None:
+            stop(self.process)
+            self.process = None
+        if self.data is not None:
+            shutil.rmtree(self.data, ignore_errors=True)
+            self.data = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

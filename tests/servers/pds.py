@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
@@ -29,9 +27,9 @@ import httpx
 from tests.servers.common import (
     ServerFailed,
     ServerNotInstalled,
+    ServerProcess,
     free_port,
     servers_root,
-    stop,
     wait_until_ready,
 )
 
@@ -76,7 +74,7 @@ def installed() -> tuple[Path, Path]:
     return node, app
 
 
-class Pds:
+class Pds(ServerProcess):
     """One Node process serving a PLC directory and the PDS, with data in a temporary folder."""
 
     def __init__(self) -> None:
@@ -153,26 +151,6 @@ class Pds:
         if client.get(f"{self.url}/xrpc/_health").status_code != 200:
             return False
         return client.get(f"{self.plc_url}/_health").status_code == 200
-
-    def stop(self) -> None:
-        """Stop the process (both servers) and remove its data."""
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
-        if self.data is not None:
-            shutil.rmtree(self.data, ignore_errors=True)
-            self.data = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- accounts -----------------------------------------------------------------------------
 

@@ -18,12 +18,10 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import httpx
@@ -31,10 +29,10 @@ import httpx
 from tests.servers.common import (
     ServerFailed,
     ServerNotInstalled,
+    ServerProcess,
     free_port,
     log_tail,
     servers_root,
-    stop,
     wait_until_ready,
 )
 
@@ -155,7 +153,7 @@ def log_config(log: Path) -> dict[str, Any]:
     }
 
 
-class Synapse:
+class Synapse(ServerProcess):
     """One Synapse process with its own config and data in a temporary folder."""
 
     def __init__(self) -> None:
@@ -213,26 +211,6 @@ class Synapse:
 
     def _ready(self, client: httpx.Client) -> bool:
         return client.get(f"{self.url}/_matrix/client/versions").status_code == 200
-
-    def stop(self) -> None:
-        """Stop Synapse and remove its data."""
-        if self.process is not None:
-            stop(self.process)
-            self.process = None
-        if self.data is not None:
-            shutil.rmtree(self.data, ignore_errors=True)
-            self.data = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- users and rooms ----------------------------------------------------------------------
 
