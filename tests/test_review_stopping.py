@@ -8,31 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 from click.testing import CliRunner
 
 from scheduler.cli import cli
-from scheduler.daemon import Daemon, ManualClockwork
-from scheduler.holdbook import HoldBook
 from scheduler.holds import HoldStore
 from tests.standins.fixtures import mastodon_standin  # noqa: F401 - a pytest fixture
 from tests.standins.mastodon import Mastodon
 from tests.test_daemon import ACCOUNTS, DAILY, World, utc
-
-
-def daemon(w: World) -> Daemon:
-    """A daemon reading the ledger's holds at every request (no cache), as test_failsafe's."""
-    w.clockwork = ManualClockwork(w.clock, w.clock.sleep)
-    return Daemon(
-        w.load(),
-        w.ledger,
-        w.clockwork,
-        load=w.load,
-        transport=httpx.MockTransport(w.platforms),
-        workers=0,
-        owner="test:1",
-        holds=HoldBook(HoldStore(w.ledger), ttl=0),
-    )
+from tests.test_failsafe import daemon
 
 
 def rows_at(w: World, hour: int, minute: int = 0) -> list[tuple[str, str, str | None]]:
