@@ -221,21 +221,64 @@ def _configure_logging(log_format: str) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--limit",
+    metavar="N",
+    type=click.IntRange(min=1),
+    default=None,
+    help="only the newest N rows that match (shown oldest first)",
+)
 @global_options
 @click.pass_context
 @handle_errors
 def history(
-    ctx: click.Context, /, campaign: str | None, since: str | None, fmt: str, **options: Any
+    ctx: click.Context,
+    /,
+    campaign: str | None,
+    since: str | None,
+    fmt: str,
+    limit: int | None,
+    **options: Any,
 ) -> None:
-    """Show what was sent, failed, missed or is uncertain, from the ledger."""
+    """Show what was sent, failed, missed or is uncertain, from the ledger.
+
+    Rows are read and printed a page at a time; on a terminal the table goes
+    through $PAGER (default: less -FRX; PAGER=cat for none).
+    """
     from scheduler import views
+    from scheduler.pager import show_pieces
 
     settings, now = settings_of(ctx, pop_globals(options))
     start = None if since is None else _when(since, now, "--since")
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
-    shown = views.history(settings, campaign=campaign, since=start, fmt=fmt)
-    _show(shown, fmt)
+    pieces = views.history(settings, campaign=campaign, since=start, fmt=fmt, limit=limit)
+    show_pieces(pieces, table=fmt == "table")
+
+
+@cli.command(name="copy-ledger")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="the empty ledger to copy into, e.g. postgresql+psycopg://user@host/dbname",
+)
+@global_options
+@click.pass_context
+@handle_errors
+def copy_ledger(ctx: click.Context, /, target: str, **options: Any) -> None:
+    """Copy the ledger (--db) into an empty database: every row, the holds, the schema version.
+
+    Moves a SQLite ledger into PostgreSQL for several daemons; SQLite to SQLite
+    and PostgreSQL to PostgreSQL work too. Stop the daemon first: a daemon
+    running on a SQLite ledger makes it refuse, and so does a target with any
+    row in it. All or nothing, in one transaction on the target.
+    """
+    from scheduler.ledgercopy import copy_ledger as copy
+
+    settings, _now = settings_of(ctx, pop_globals(options))
+    click.echo(copy(settings.db, target).report(), nl=False)
 
 
 @cli.command()

@@ -6,6 +6,8 @@ simply nothing in it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,7 +16,7 @@ from scheduler.project import Project
 
 if TYPE_CHECKING:
     from scheduler.dryrun import Row
-    from scheduler.ledger import Entry
+    from scheduler.ledger import Entry, Ledger
 
 
 def _missing(url: str) -> bool:
@@ -23,11 +25,22 @@ def _missing(url: str) -> bool:
     return missing_sqlite(url)
 
 
-def history(settings: Settings, *, campaign: str | None, since: datetime | None, fmt: str) -> str:
-    """Return the ledger's rows as a table or JSON lines, times in each campaign's zone.
+def history(
+    settings: Settings,
+    *,
+    campaign: str | None,
+    since: datetime | None,
+    fmt: str,
+    limit: int | None = None,
+) -> Iterator[str]:
+    """Return the ledger's rows as a table or JSON lines, a page at a time, in each campaign's zone.
 
-    A campaign named that is neither in the files nor in the ledger is a usage
-    error listing the campaigns (a typo must not look like an empty history).
+    Rows are read in pages (:mod:`scheduler.ledgerpages`) and each page is
+    formatted as it comes, so a ledger of a million rows prints in flat memory;
+    ``limit`` keeps the newest that many rows (shown oldest first). A campaign
+    named that is neither in the files nor in the ledger is a usage error listing
+    the campaigns (a typo must not look like an empty history): it is raised
+    here, before anything is printed.
     """
     from scheduler.campaigns import load_campaigns
 
@@ -35,17 +48,53 @@ def history(settings: Settings, *, campaign: str | None, since: datetime | None,
     zones = {lc.campaign.name: lc.campaign.timezone for lc in loaded}
     if _missing(settings.db):
         _known(campaign, zones, [])
-        return "Nothing in the ledger yet.\n" if fmt == "table" else ""
-    from scheduler import reports
+        return iter(["Nothing in the ledger yet.\n"] if fmt == "table" else [])
     from scheduler.cli_common import mask_secrets_of
     from scheduler.ledger import Ledger
+    from scheduler.ledgerpages import page_size, pages
 
+    size = page_size()
     mask_secrets_of(settings)  # rows stored before masking was done where they are written
     ledger = Ledger.open(settings.db)
-    entries = ledger.history(campaign=campaign, since=since)
-    if campaign is not None and not entries and campaign not in zones:
-        _known(campaign, zones, ledger.history(limit=1000))
-    return reports.json_lines(entries, zones) if fmt == "json" else reports.table(entries, zones)
+    found = pages(ledger, campaign=campaign, since=since, limit=limit, size=size)
+    first = next(found, [])
+    if campaign is not None and not first and campaign not in zones:
+        try:
+            _known(campaign, zones, ledger.history(limit=1000))
+        except BaseException:
+            ledger.close()
+            raise
+    return _formatted(ledger, itertools.chain([first] if first else [], found), zones, fmt)
+
+
+def _formatted(
+    ledger: Ledger, found: Iterator[list[Entry]], zones: dict[str, str], fmt: str
+) -> Iterator[str]:
+    """Format each page as it comes: JSON lines, or the table's lines and, last, its counts."""
+    from scheduler import reports
+
+    counts: dict[str, int] = {}
+    total = 0
+    try:
+        for page in found:
+            if fmt == "json":
+                yield reports.json_lines(page, zones)
+                continue
+            shown = reports.table(page, zones)
+            # the page's rows without reports.table's count line: the count is of every page
+            yield shown[: shown.rstrip("\n").rfind("\n") + 1]
+            total += len(page)
+            for entry in page:
+                counts[entry.status] = counts.get(entry.status, 0) + 1
+    finally:
+        ledger.close()
+    if fmt == "table":
+        # the same words as reports.table's last line, for the rows of every page
+        yield (
+            f"{total} rows: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + "\n"
+            if total
+            else "Nothing in the ledger yet.\n"
+        )
 
 
 def _known(campaign: str | None, zones: dict[str, str], rows: list[Entry]) -> None:
