@@ -60,23 +60,31 @@ def pages(
         first = _newest_key(ledger, matching, limit)
         if first is not None:  # fewer rows than the limit: all of them
             at, entry_id = first
-            matching.append(
-                or_(c.scheduled_for > at, and_(c.scheduled_for == at, c.id >= entry_id))
-            )
+            matching.append(_from(at, entry_id, inclusive=True))
     after: tuple[datetime, int] | None = None
     while True:
         query = select(TABLE).where(*matching)
         if after is not None:
             at, entry_id = after
-            query = query.where(
-                or_(c.scheduled_for > at, and_(c.scheduled_for == at, c.id > entry_id))
-            )
+            query = query.where(_from(at, entry_id, inclusive=False))
         page = _read(ledger, query.order_by(c.scheduled_for, c.id).limit(size))
         if page:
             yield page
         if len(page) < size:
             return
         after = page[-1].scheduled_for, page[-1].id
+
+
+def _from(at: datetime, entry_id: int, *, inclusive: bool) -> ColumnElement[bool]:
+    """Select the rows after the key (``at``, ``entry_id``), or from it on when inclusive.
+
+    ``scheduled_for >= at`` is implied by the rest, and said anyway: it is the bound an
+    index on ``scheduled_for`` starts from (PostgreSQL reads an OR as a filter only, and
+    would scan from the first row for every page).
+    """
+    c = TABLE.c
+    after = c.id >= entry_id if inclusive else c.id > entry_id
+    return and_(c.scheduled_for >= at, or_(c.scheduled_for > at, after))
 
 
 def _newest_key(

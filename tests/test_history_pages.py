@@ -22,11 +22,15 @@ PAGE = "7"  # rows a page: 715 pages, many edges inside runs of equal scheduled_
 STATUSES = ("sent", "failed", "missed", "skipped", "uncertain", "held")
 
 
-def solidarity(folder: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def solidarity(
+    folder: Path, *args: str, url: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("solidarity")
     base = [exe] if exe else [sys.executable, "-m", "scheduler"]
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SOLIDARITY_")}
     environ.update(env)
+    if url is not None:
+        environ["SOLIDARITY_DATABASE_URL"] = url
     return subprocess.run(
         [*base, *args],
         cwd=folder,
@@ -77,10 +81,10 @@ def fill(url: str, count: int) -> None:
 
 
 @pytest.fixture
-def big(tmp_path: Path) -> tuple[Path, str]:
-    url = f"sqlite:///{tmp_path / 'solidarity.db'}"
-    fill(url, ROWS)
-    return tmp_path, url
+def big(tmp_path: Path, ledger_url: str) -> tuple[Path, str]:
+    """A folder whose ledger (SQLite, then PostgreSQL: SOLIDARITY_DATABASE_URL) has 5000 rows."""
+    fill(ledger_url, ROWS)
+    return tmp_path, ledger_url
 
 
 def keys(stdout: str) -> list[str]:
@@ -94,8 +98,10 @@ def test_5000_rows_in_pages_of_7_come_out_in_order_each_once(big: tuple[Path, st
     ledger.close()
     assert len({e.scheduled_for for e in everything}) < ROWS / 4  # plenty of ties
 
-    paged = solidarity(folder, "history", "--format", "json", SOLIDARITY_HISTORY_PAGE_SIZE=PAGE)
-    whole = solidarity(folder, "history", "--format", "json")  # pages of 1000
+    paged = solidarity(
+        folder, "history", "--format", "json", url=url, SOLIDARITY_HISTORY_PAGE_SIZE=PAGE
+    )
+    whole = solidarity(folder, "history", "--format", "json", url=url)  # pages of 1000
 
     assert paged.returncode == 0, paged.stderr
     assert paged.stdout == reports.json_lines(everything, {})
@@ -109,7 +115,9 @@ def test_the_table_in_pages_is_the_table_of_every_row(big: tuple[Path, str]) -> 
     ledger = Ledger.open(url)
     rows = ledger.history(campaign="c")
     ledger.close()
-    paged = solidarity(folder, "history", "--campaign", "c", SOLIDARITY_HISTORY_PAGE_SIZE=PAGE)
+    paged = solidarity(
+        folder, "history", "--campaign", "c", url=url, SOLIDARITY_HISTORY_PAGE_SIZE=PAGE
+    )
     assert paged.returncode == 0, paged.stderr
     assert len(rows) == ROWS * 3 // 4
     assert paged.stdout == reports.table(rows, {})  # one count line, of every page's rows
@@ -131,6 +139,7 @@ def test_limit_keeps_the_newest_rows_oldest_first(big: tuple[Path, str]) -> None
             "json",
             "--limit",
             str(limit),
+            url=url,
             SOLIDARITY_HISTORY_PAGE_SIZE=PAGE,
         )
         assert result.returncode == 0, result.stderr
@@ -144,10 +153,11 @@ def test_limit_keeps_the_newest_rows_oldest_first(big: tuple[Path, str]) -> None
         "20",
         "--since",
         since.isoformat(),
+        url=url,
         SOLIDARITY_HISTORY_PAGE_SIZE=PAGE,
     )
     assert keys(both.stdout) == [e.key for e in later[-20:]]
-    assert solidarity(folder, "history", "--limit", "0").returncode == 2
+    assert solidarity(folder, "history", "--limit", "0", url=url).returncode == 2
 
 
 def test_a_bad_page_size_is_a_clear_error(tmp_path: Path) -> None:
