@@ -27,7 +27,7 @@ from scheduler import decision as d
 from scheduler import dryrun
 from scheduler.alerts import Alerts
 from scheduler.clockwork import Clockwork, ManualClockwork, SchedulerClockwork
-from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for, owner_id
+from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for
 from scheduler.errors import Problem, SolidarityError
 from scheduler.holdbook import HoldBook
 from scheduler.holds import Hold, HoldStore
@@ -44,10 +44,12 @@ from scheduler.locate import (
     touches,
     went_already,
 )
-from scheduler.owners import owner_alive
+from scheduler.owners import Lease, orphaned, owner_id
+from scheduler.paces import SharedPace
 from scheduler.planning import next_instant, order
 from scheduler.project import Project
 from scheduler.serve import ledger_lock, serve
+from scheduler.sharing import Sharing
 from scheduler.silence import Silence
 from scheduler.timeutil import format_duration
 from scheduler.turns import TROUBLE_PAUSE, Pending, Turns
@@ -90,7 +92,7 @@ def missing_secrets(project: Project) -> list[str]:
     return sorted({u.var for a in project.accounts_in_use() for u in a.unset})
 
 
-class Daemon(Turns):
+class Daemon(Turns, Sharing):
     """The long-running scheduler, with its time, HTTP transport and files injected."""
 
     def __init__(
@@ -109,6 +111,7 @@ class Daemon(Turns):
         holds: HoldBook | None = None,
         wait_for_holds: bool = True,
         alerts: Alerts | None = None,
+        orphan_scan: timedelta | None = None,
     ) -> None:
         self.ledger = ledger
         self.clockwork = clockwork
@@ -121,12 +124,15 @@ class Daemon(Turns):
         self.book = holds if holds is not None else HoldBook(HoldStore(ledger))
         self.wait_for_holds = wait_for_holds  # run --once and send: the next run decides
         self.alerts = alerts or Alerts(None)
+        self.orphan_scan = orphan_scan  # how often to look for a gone daemon's rows (serve)
+        self.lease: Lease | None = None  # renews this process's leases (set by the runner)
         self.silence = Silence()
         self.files: InForce = assess(project, None, clockwork.now())
         self.project = self.files.project
         self.book.set_files(self.files.holds)
         self.dispatcher = self._dispatcher(self.project)
-        self.lanes = Lanes(self._process, clockwork, self._pace, workers)
+        self.paces = SharedPace(ledger, self.owner)
+        self.lanes = Lanes(self._process, clockwork, self._pace, workers, self._shared_turn)
         self._watermark: datetime | None = None
         self._started: tuple[datetime, datetime] | None = None  # start, and how far it looked back
         self._wake_lock = threading.RLock()
@@ -144,6 +150,7 @@ class Daemon(Turns):
             transport=self.transport,
             retry_window=self.retry_window,
             owner=self.owner,
+            on_limit=lambda account, until, why: self.paces.limit(account, until, why),
         )
         if before is not None:  # keep sessions and live limits of accounts that did not change
             new.keep_from(before)
@@ -159,14 +166,7 @@ class Daemon(Turns):
         """Settle what a stopped process left in flight, then catch up and plan the next wake."""
         now = self.clockwork.now()
         self._report(self.files, InForce(self.project), "started")
-        left = [e for e in self.ledger.in_flight() if not owner_alive(e.owner)]
-        if left:
-            log.info("settling %d row(s) a stopped process left in flight", len(left))
-        for entry in left:
-            if entry.next_attempt_at is not None and entry.next_attempt_at > now:
-                self._retry_at(entry)
-            else:
-                self.lanes.put(entry.account, entry.key)
+        self.adopt_orphans()
         self._watermark = now - self.lookback
         self._started = (now, self._watermark)
         self.wake()
@@ -369,12 +369,13 @@ class Daemon(Turns):
         """Skip, with the reason, the unsent rows whose occurrence the new files no longer have."""
         now = self.clockwork.now()
         for entry in self.ledger.in_flight():
-            if entry.status == "sending" or owner_alive(entry.owner) or not self._take(entry.key):
+            theirs = entry.owner != self.owner and not orphaned(entry, self.owner, now)
+            if entry.status == "sending" or theirs or not self._take(entry.key):
                 continue
             try:
                 found = self._locate(entry)
                 if isinstance(found, str):
                     self.clockwork.cancel(f"retry:{entry.key}")
-                    self._final(self.ledger.settle(entry.id, "skipped", found, now))
+                    self._final(self.ledger.settle(entry, "skipped", found, now))
             finally:
                 self._release(entry.key)

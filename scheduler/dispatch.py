@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import random
-import socket
 import ssl
 import threading
 import time
@@ -32,6 +30,7 @@ from scheduler.errors import (
     UncertainError,
 )
 from scheduler.ledger import Claim, Entry, Ledger
+from scheduler.owners import owner_id
 from scheduler.planning import Occurrence
 from scheduler.platforms import http as web
 from scheduler.platforms.base import Outgoing, Platform
@@ -44,11 +43,6 @@ __all__ = ["Dispatcher", "PartMediaError", "outgoing", "part_media"]
 
 USER_AGENT = "solidarity-scheduler (+https://github.com/)"
 DEFAULT_RETRY_WINDOW = timedelta(hours=1)
-
-
-def owner_id() -> str:
-    """Name this process in the ledger (host and pid), for operators reading rows."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def http_client(account: Account, transport: httpx.BaseTransport | None = None) -> httpx.Client:
@@ -137,6 +131,8 @@ class Dispatcher:
     transport: httpx.BaseTransport | None = None
     retry_window: timedelta = DEFAULT_RETRY_WINDOW
     owner: str = field(default_factory=owner_id)
+    # told of a limit a platform declared on an account (every daemon then waits it out)
+    on_limit: Callable[[str, datetime, str], None] | None = None
     _adapters: dict[str, Platform] = field(default_factory=dict)
     _limits: dict[str, int | None] = field(default_factory=dict)
 
@@ -197,13 +193,13 @@ class Dispatcher:
         if not parts:
             found = self._render(lc, post, occ, account, adapter)
             if isinstance(found, str):
-                return self.ledger.failed(entry.id, found, self.clock())
+                return self.ledger.failed(entry, found, self.clock())
             parts = found
         try:
             out = outgoing(self.project, lc, post, occ, parts, self.clock())
         except PartMediaError as exc:
-            return self.ledger.failed(entry.id, f"not sent: {exc}", self.clock())
-        return self._publish(self.ledger.sending(entry.id, out.parts, self.clock()), adapter, out)
+            return self.ledger.failed(entry, f"not sent: {exc}", self.clock())
+        return self._publish(self.ledger.sending(entry, out.parts, self.clock()), adapter, out)
 
     def attempt_new(
         self, claim: Claim, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
@@ -219,7 +215,7 @@ class Dispatcher:
         found = self._render(lc, post, occ, account, adapter)
         if isinstance(found, str):  # recorded as a failed row, with the reason
             entry = self.ledger.claim(claim, self.clock(), self.owner)
-            return None if entry is None else self.ledger.failed(entry.id, found, self.clock())
+            return None if entry is None else self.ledger.failed(entry, found, self.clock())
         try:
             out = outgoing(self.project, lc, post, occ, found, self.clock())
         except PartMediaError as exc:
@@ -227,7 +223,7 @@ class Dispatcher:
             return (
                 None
                 if entry is None
-                else self.ledger.failed(entry.id, f"not sent: {exc}", self.clock())
+                else self.ledger.failed(entry, f"not sent: {exc}", self.clock())
             )
         entry = self.ledger.claim_sending(claim, out.parts, self.clock(), self.owner)
         return None if entry is None else self._publish(entry, adapter, out)
@@ -259,7 +255,7 @@ class Dispatcher:
         """Send a row marked ``sending`` and record what came of it."""
 
         def keep(marks: tuple[str, ...]) -> None:
-            self.ledger.checkpoint(entry.id, marks, self.clock())
+            self.ledger.checkpoint(entry, marks, self.clock())
 
         # what an earlier try kept (a Threads container, parts posted), and a way to keep more
         out = replace(out, progress=entry.remote_ids, keep=keep)
@@ -267,28 +263,28 @@ class Dispatcher:
         try:
             receipts = adapter.publish(out)
         except PermanentError as exc:
-            return self.ledger.failed(entry.id, str(exc), self.clock())
+            return self.ledger.failed(entry, str(exc), self.clock())
         except UncertainError as exc:
             if adapter.can_read_back:
                 return self._again(entry, exc, verify=True)
-            return self.ledger.uncertain(entry.id, str(exc), self.clock())
+            return self.ledger.uncertain(entry, str(exc), self.clock())
         except RetryableError as exc:
             return self._again(entry, exc)
         except PlatformError as exc:  # pragma: no cover - every adapter raises a subclass
-            return self.ledger.uncertain(entry.id, str(exc), self.clock())
+            return self.ledger.uncertain(entry, str(exc), self.clock())
         except Exception as exc:  # an adapter's bug must not leave the row sending
             return self._unexpected(entry, adapter, exc, went_out != web.requests_out())
         ids = [r.remote_id for r in receipts]
-        return self.ledger.sent(entry.id, ids, receipts[0].url if receipts else None, self.clock())
+        return self.ledger.sent(entry, ids, receipts[0].url if receipts else None, self.clock())
 
     def _unexpected(self, entry: Entry, adapter: Platform, exc: Exception, after: bool) -> Entry:
         """End a row whose adapter raised what no adapter should: failed before a request, else uncertain."""
         what = f"{adapter.label} adapter error: {type(exc).__name__}: {str(exc)[:200]}"
         log.error("%s %s: %s", entry.key, entry.account, what, exc_info=exc)
         if not after:
-            return self.ledger.failed(entry.id, f"not sent: {what}", self.clock())
+            return self.ledger.failed(entry, f"not sent: {what}", self.clock())
         return self.ledger.uncertain(
-            entry.id,
+            entry,
             f"{what}, after a request went out; check the account and resolve this row",
             self.clock(),
         )
@@ -300,8 +296,8 @@ class Dispatcher:
         at = now + timedelta(seconds=wait)
         if at > entry.created_at + self.retry_window:
             if verify:
-                return self.ledger.uncertain(entry.id, str(exc), now)
-            return self.ledger.failed(entry.id, f"gave up after {entry.attempts} tries: {exc}", now)
+                return self.ledger.uncertain(entry, str(exc), now)
+            return self.ledger.failed(entry, f"gave up after {entry.attempts} tries: {exc}", now)
         log.warning(
             "%s %s: %s; %s in %.1fs",
             entry.key,
@@ -310,9 +306,11 @@ class Dispatcher:
             "reading back" if verify else "retrying",
             wait,
         )
+        if isinstance(exc, RetryableError) and exc.wait and self.on_limit is not None:
+            self.on_limit(entry.account, at, str(exc))  # a 429's Retry-After holds for everyone
         if verify:
-            return self.ledger.verify_later(entry.id, str(exc), at, now)
-        return self.ledger.retrying(entry.id, str(exc), at, now)
+            return self.ledger.verify_later(entry, str(exc), at, now)
+        return self.ledger.retrying(entry, str(exc), at, now)
 
     def verify(self, entry: Entry, account: Account) -> Entry | None:
         """Settle a row that may have been posted: read it back, or mark it uncertain.
@@ -324,7 +322,7 @@ class Dispatcher:
         why = entry.error or "the process stopped while the request was on its way"
         if not adapter.can_read_back or not entry.parts:
             return self.ledger.uncertain(
-                entry.id,
+                entry,
                 f"{why}; {account.platform.label} posts cannot be read back, so check the account and resend with `solidarity send` if it is missing",
                 self.clock(),
             )
@@ -340,13 +338,13 @@ class Dispatcher:
             receipt = adapter.read_back(out)
         except PlatformError as exc:
             return self.ledger.uncertain(
-                entry.id, f"{why}; reading recent posts back failed: {exc}", self.clock()
+                entry, f"{why}; reading recent posts back failed: {exc}", self.clock()
             )
         if receipt is None:
             log.info("%s %s: read back, not posted; safe to send", entry.key, entry.account)
             return None
         log.info("%s %s: read back, it was posted: %s", entry.key, entry.account, receipt.url)
-        return self.ledger.sent(entry.id, [receipt.remote_id], receipt.url, self.clock())
+        return self.ledger.sent(entry, [receipt.remote_id], receipt.url, self.clock())
 
 
 def log_delivery(entry: Entry, duration: float) -> None:

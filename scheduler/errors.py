@@ -79,6 +79,15 @@ class LedgerError(SolidarityError):
     """The ledger cannot be opened, migrated or written."""
 
 
+class RowTakenError(LedgerError):
+    """A row moved on since this process read it: another process settled or took it over.
+
+    Every change of a row is conditional on the status and owner it was read
+    with, so two processes never both move one row forward; the one that finds
+    the row changed leaves it alone.
+    """
+
+
 class PlatformError(SolidarityError):
     """A platform refused or failed a request; ``reason`` is the platform's own words."""
 

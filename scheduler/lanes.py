@@ -28,10 +28,12 @@ class Lanes:
         clockwork: Clockwork,
         pace: Callable[[str], timedelta],
         workers: int,
+        shared: Callable[[str, str, timedelta, datetime], datetime | None] | None = None,
     ) -> None:
         self._run = run
         self._clock = clockwork
         self._pace = pace
+        self._shared = shared  # the turn across daemons (scheduler.paces); None: this process only
         self._workers = workers
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -117,14 +119,31 @@ class Lanes:
                 return
             key = lane.popleft()
             self._queued.discard(key)
-            self._last[account] = now
+            before, self._last[account] = last, now
             self._running += 1
+        comes: datetime | None = None
         try:
-            self._run(account, key)
+            comes = None if self._shared is None else self._shared(account, key, pace, now)
+            if comes is None:
+                self._run(account, key)
         except Exception:  # a bug: log it, keep the lane and the row (the next start settles it)
             log.exception("delivering %s failed unexpectedly; its row stays in flight", key)
         finally:
             with self._lock:
                 self._running -= 1
                 self._changed.notify_all()
+        if comes is not None:  # another daemon's turn, or the platform's limit
+            self._wait(account, key, before, comes)
+            return
         self._wake(account)  # to the back of the line: lanes take turns
+
+    def _wait(self, account: str, key: str, before: datetime | None, comes: datetime) -> None:
+        """Put a key back at the head of its lane until the account's shared turn comes."""
+        with self._lock:
+            self._queues.setdefault(account, deque()).appendleft(key)
+            self._queued.add(key)
+            if before is None:
+                self._last.pop(account, None)
+            else:
+                self._last[account] = before
+        self._clock.call_at(comes, lambda: self._wake(account), f"pace:{account}")

@@ -17,9 +17,13 @@ from scheduler.config import Settings, environment
 from scheduler.errors import Problem, SolidarityError
 from scheduler.ledger import Entry, Ledger
 from scheduler.locate import Located
+from scheduler.owners import Lease
 from scheduler.project import Project, load_project
 
 ONCE_WAIT = timedelta(minutes=5)  # how long `run --once` and `send` wait for retries
+
+
+ORPHAN_SCAN = timedelta(seconds=15)  # how often the daemon looks for a gone daemon's rows
 
 
 def running_clock(now: datetime) -> Callable[[], datetime]:
@@ -68,7 +72,9 @@ def serve_daemon(
         on_project=on_project,
         workers=workers,
         alerts=alerts,
+        orphan_scan=ORPHAN_SCAN,
     )
+    daemon.lease = Lease(ledger, daemon.owner, clock).start()
     try:
         d.serve(daemon, clockwork, (settings.campaigns, settings.templates, settings.accounts))
     finally:
@@ -98,11 +104,13 @@ def run_once(
         alerts=alerts,
     )
     daemon.settled = []
+    lease = Lease(ledger, daemon.owner, clock).start()
     try:
         daemon.start()
         manual.cancel("wake")  # once: what falls due later is the next run's
         manual.run_until(clock() + ONCE_WAIT)
     finally:
+        lease.stop(release=True)  # one thread: nothing is on the wire once it returns
         alerts.flush()
     return daemon, ledger.in_flight()
 
@@ -120,9 +128,13 @@ def send_now(
         project, ledger, manual, workers=0, on_project=on_project, wait_for_holds=False
     )
     daemon.settled = []
-    daemon.send_now(located)
-    manual.cancel("wake")
-    manual.run_until(clock() + ONCE_WAIT, stop=lambda: _all_settled(daemon, len(located)))
+    lease = Lease(ledger, daemon.owner, clock).start()
+    try:
+        daemon.send_now(located)
+        manual.cancel("wake")
+        manual.run_until(clock() + ONCE_WAIT, stop=lambda: _all_settled(daemon, len(located)))
+    finally:
+        lease.stop(release=True)
     return [*daemon.settled, *(e for e in ledger.in_flight() if e.key in _keys(located))]
 
 

@@ -207,10 +207,13 @@ def serve(
     log.info("stopping: no new work; waiting up to %.0fs for requests in flight", stop_timeout)
     stop_watching.set()
     clockwork.shutdown()
-    if not daemon.lanes.stop(stop_timeout):
+    clean = daemon.lanes.stop(stop_timeout)
+    if not clean:
         log.warning(
             "requests still in flight after %.0fs; the next start settles them", stop_timeout
         )
+    if daemon.lease is not None:  # nothing on the wire: other daemons may take over at once
+        daemon.lease.stop(release=clean)
     left = daemon.lanes.queued()
     if left:
         log.info("%d occurrence(s) not sent yet; the next start sends them within grace", left)

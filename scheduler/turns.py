@@ -20,7 +20,7 @@ from scheduler import decision as d
 from scheduler.alerts import Alerts
 from scheduler.clockwork import Clockwork
 from scheduler.dispatch import Dispatcher, claim_for, log_delivery
-from scheduler.errors import RenderError, SolidarityError
+from scheduler.errors import RenderError, RowTakenError, SolidarityError
 from scheduler.holdbook import HoldBook
 from scheduler.lanes import Lanes
 from scheduler.ledger import IN_FLIGHT, Claim, Entry, Ledger
@@ -205,6 +205,8 @@ class Turns:
         started = time.monotonic()
         try:
             self._deliver(key, started)
+        except RowTakenError as exc:  # another process moved the row on: it is theirs
+            log.warning("%s", exc)
         except Exception as exc:  # the ledger or a bug: the row stays in flight, tried again
             self._trouble(f"delivering {key}", exc)
             self.clockwork.call_at(
@@ -283,14 +285,20 @@ class Turns:
         return None
 
     def _turn(self, entry: Entry) -> Entry | None:
-        """Take a row in flight one step on: read back, skip, wait, hold or try it once more."""
+        """Take a row in flight one step on: read back, skip, wait, hold or try it once more.
+
+        Only a row this process owns: another's is its owner's while its lease
+        runs, and is adopted (``Daemon.adopt_orphans``) once it has run out.
+        """
         now = self.clockwork.now()
+        if entry.owner != self.owner:
+            return None
         found = self._locate(entry)
         account = self.project.accounts.get(entry.account)
         if entry.status == "sending":  # a request may have gone out: never send blindly
             if account is None:
                 return self.ledger.uncertain(
-                    entry.id,
+                    entry,
                     f"{entry.error or 'the process stopped mid-send'}; account {entry.account} is gone, so it cannot be read back",
                     now,
                 )
@@ -299,10 +307,10 @@ class Turns:
                 return settled
         if isinstance(found, str):
             self._requeue_replacements(entry)
-            return self.ledger.settle(entry.id, "skipped", found, now)
+            return self.ledger.settle(entry, "skipped", found, now)
         lc, post, occ, account = found
         due = due_of(occ, post)
-        if entry.status == "claimed" and entry.owner != self.owner:
+        if entry.status == "claimed":  # a leftover: this process claims rows as they go out
             if due.at > now:
                 self.clockwork.call_at(
                     due.at, lambda: self.lanes.put(entry.account, entry.key), f"jitter:{entry.key}"
@@ -310,19 +318,17 @@ class Turns:
                 return None
             if now - due.at > due.grace:
                 return self.ledger.settle(
-                    entry.id,
+                    entry,
                     "missed",
                     "claimed by a process that stopped before sending; "
                     + d.late_by(now - due.at, due.grace),
                     now,
                 )
-        if entry.owner != self.owner:
-            entry = self.ledger.adopt(entry.id, self.owner, now)
         window_ends = entry.created_at + self.retry_window
         if entry.status != "claimed" and now > window_ends:
             # a "sending" row got here only after reading back showed it was not posted
             return self.ledger.failed(
-                entry.id,
+                entry,
                 f"gave up after {entry.attempts} tries within {format_duration(self.retry_window)}: {entry.error}",
                 now,
             )
@@ -331,7 +337,7 @@ class Turns:
             self._hold_wait(entry.key, entry.account, decided.reason, decided.until)
             return None
         if isinstance(decided, d.Miss):
-            return self.ledger.settle(entry.id, "held", decided.reason, now)
+            return self.ledger.settle(entry, "held", decided.reason, now)
         return self.dispatcher.attempt(entry, lc, post, occ, account)
 
     def _requeue_replacements(self, entry: Entry | Claim) -> None:

@@ -17,7 +17,7 @@ from scheduler import dryrun
 from scheduler.config import Settings
 from scheduler.daemon import Daemon, ManualClockwork, ledger_lock, problems_of
 from scheduler.errors import LedgerError, SolidarityError
-from scheduler.ledger import Claim, Ledger
+from scheduler.ledger import Claim, Entry, Ledger
 from scheduler.planning import jitter_of, plan_post
 from scheduler.project import Project, load_project
 from tests.conftest import write_project
@@ -288,11 +288,11 @@ def test_a_retry_sends_the_text_tried_first_even_after_a_template_edit(tmp_path:
     assert w.platforms.texts() == ["Day 953 for Sevinj Vagifgizi"]
 
 
-def claim(w: World, account: str, platform: str, at: datetime, owner: str) -> int:
+def claim(w: World, account: str, platform: str, at: datetime, owner: str) -> Entry:
     key = f"c/daily/{account}/{at:%Y-%m-%dT%H:%M:%SZ}/sevinj"
     entry = w.ledger.claim(Claim(key, "c", "daily", account, platform, "sevinj", at), at, owner)
     assert entry is not None
-    return entry.id
+    return entry
 
 
 def test_start_up_settles_what_a_crash_left_in_flight(tmp_path: Path) -> None:
@@ -635,11 +635,11 @@ class FailingWrites(Ledger):
             raise LedgerError("the ledger could not be written: disk I/O error")
         return super().claim_sending(claim, parts, now, owner)
 
-    def sent(self, entry_id: int, remote_ids: Sequence[str], url: str | None, now: datetime) -> Any:
+    def sent(self, entry: Entry, remote_ids: Sequence[str], url: str | None, now: datetime) -> Any:
         if self.fail_sent:
             self.fail_sent = False
             raise LedgerError("the ledger could not be written: disk I/O error")
-        return super().sent(entry_id, remote_ids, url, now)
+        return super().sent(entry, remote_ids, url, now)
 
 
 def test_a_ledger_failure_at_the_send_loses_nothing_and_sends_nothing_twice(

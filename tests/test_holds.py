@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from scheduler.errors import LedgerError
 from scheduler.holds import Hold, HoldStore
@@ -144,11 +144,18 @@ def test_a_ledger_of_0001_is_migrated_with_its_rows(ledger_url: str) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
     assert "holds" not in inspect(engine).get_table_names()
-    old = Ledger(engine)
     claim = Claim("c/p/m/2026-03-10T07:00:00Z/-", "c", "p", "m", "mastodon", None, NOW)
-    row = old.claim(claim, NOW, "me")
-    assert row is not None
-    old.sent(row.id, ["1"], "https://m.example/@x/1", NOW)
+    with engine.begin() as connection:  # a row as version 0001 wrote it
+        connection.execute(
+            text(
+                "INSERT INTO deliveries (key, campaign, post, account, platform, scheduled_for,"
+                " status, remote_id, remote_url, attempts, owner, created_at, updated_at, sent_at)"
+                " VALUES (:key, 'c', 'p', 'm', 'mastodon', :at, 'sent', '1',"
+                " 'https://m.example/@x/1', 1, 'me', :at, :at, :at)"
+            ),
+            {"key": claim.key, "at": NOW.replace(tzinfo=None)},
+        )
+    old = Ledger(engine)
     with pytest.raises(LedgerError):
         HoldStore(old).all()  # no holds table yet: an error, never "no holds"
     old.close()
@@ -176,7 +183,7 @@ def test_held_is_a_final_status_that_record_and_settle_write(ledger: Ledger) -> 
     assert recorded.reason == "held by campaign c: stop"
     other = ledger.claim(Claim("k2", "c", "p", "m", "mastodon", None, NOW), NOW, "me")
     assert other is not None
-    settled = ledger.settle(other.id, "held", "campaigns/c.yaml:3 is broken", NOW)
+    settled = ledger.settle(other, "held", "campaigns/c.yaml:3 is broken", NOW)
     assert settled.status == "held" and settled.reason == "campaigns/c.yaml:3 is broken"
 
 
@@ -206,7 +213,7 @@ def test_manual_resolve_recent_and_free_instant_on_each_backend(
     with pytest.raises(SolidarityError, match="not uncertain"):
         resolve(ledger, occ.key, None, None, NOW)
     assert recent(ledger, occ, False, NOW + timedelta(hours=1)) == ledger.get(occ.key)
-    ledger.uncertain(row.id, "timeout", NOW)
+    ledger.uncertain(row, "timeout", NOW)
     settled = resolve(ledger, occ.key, "https://m.example/@x/1", "seen it", NOW)
     assert settled.status == "sent" and settled.reason == "seen it"
     assert recent(ledger, occ, False, NOW + timedelta(hours=25)) is None

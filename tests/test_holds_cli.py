@@ -151,7 +151,7 @@ def uncertain_rows(world: dict[str, object], *keys: str) -> None:
     for key in keys:
         row = ledger.claim(Claim(key, "c", "p", "m", "mastodon", None, at), at, "me")
         assert row is not None
-        ledger.uncertain(row.id, "telegram (HTTP 502): Bad Gateway", at)
+        ledger.uncertain(row, "telegram (HTTP 502): Bad Gateway", at)
     ledger.close()
 
 

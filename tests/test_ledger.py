@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -11,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.errors import LedgerError
-from scheduler.ledger import Claim, Ledger
+from scheduler.errors import LedgerError, RowTakenError
+from scheduler.ledger import Claim, Entry, Ledger
 
 NOW = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)
 
@@ -64,9 +65,9 @@ def test_concurrent_claims_let_exactly_one_win(ledger_url: str) -> None:
 def test_lifecycle_keeps_text_ids_and_times(ledger: Ledger) -> None:
     entry = ledger.claim(claim(), NOW, "me")
     assert entry is not None
-    entry = ledger.sending(entry.id, ["part one", "part two"], NOW + timedelta(seconds=1))
+    entry = ledger.sending(entry, ["part one", "part two"], NOW + timedelta(seconds=1))
     assert entry.status == "sending" and entry.attempts == 1
-    entry = ledger.sent(entry.id, ["1", "2"], "https://m.example/@a/1", NOW + timedelta(seconds=2))
+    entry = ledger.sent(entry, ["1", "2"], "https://m.example/@a/1", NOW + timedelta(seconds=2))
     assert entry.status == "sent"
     assert entry.remote_id == "1" and entry.remote_url == "https://m.example/@a/1"
     assert entry.text == "part one\n\npart two"
@@ -96,17 +97,15 @@ def test_what_writes_return_is_what_a_read_returns(ledger: Ledger) -> None:
         assert entry.created_at == NOW + timedelta(microseconds=7)
     first = got[0]
     assert first is not None
-    steps = [
-        ledger.retrying(first.id, "429", NOW + timedelta(minutes=2), NOW + timedelta(seconds=2)),
-        ledger.sending(first.id, ["one", "twö"], NOW + timedelta(minutes=2)),
-        ledger.sent(first.id, ["at://1", "at://2"], None, NOW + timedelta(minutes=3)),
-    ]
+    steps = [ledger.retrying(first, "429", NOW + timedelta(minutes=2), NOW + timedelta(seconds=2))]
+    steps.append(ledger.sending(steps[-1], ["one", "twö"], NOW + timedelta(minutes=2)))
+    steps.append(ledger.sent(steps[-1], ["at://1", "at://2"], None, NOW + timedelta(minutes=3)))
     assert steps[1].attempts == 2 and steps[0].next_attempt_at == NOW + timedelta(minutes=2)
     assert steps[-1] == ledger.get(first.key)
     assert steps[-1].parts == ("one", "twö") and steps[-1].remote_id == "at://1"
     assert steps[-1].next_attempt_at is None and steps[-1].error is None
-    with pytest.raises(LedgerError, match="has disappeared"):
-        ledger.sent(10_000, ["x"], None, NOW)
+    with pytest.raises(RowTakenError, match="moved on in another process"):
+        ledger.sent(dataclasses.replace(first, id=10_000), ["x"], None, NOW)
 
 
 def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Ledger) -> None:
@@ -115,16 +114,16 @@ def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Led
     assert good and bad
     outcomes: dict[str, object] = {}
 
-    def write(name: str, entry_id: int, when: datetime) -> None:
+    def write(name: str, entry: Entry, when: datetime) -> None:
         try:
-            outcomes[name] = ledger.sending(entry_id, ["text"], when)
+            outcomes[name] = ledger.sending(entry, ["text"], when)
         except Exception as exc:
             outcomes[name] = exc
 
     with ledger._writing:  # hold the writer so that both updates queue for one commit
         threads = [
-            threading.Thread(target=write, args=("good", good.id, NOW)),
-            threading.Thread(target=write, args=("bad", bad.id, NOW.replace(tzinfo=None))),
+            threading.Thread(target=write, args=("good", good, NOW)),
+            threading.Thread(target=write, args=("bad", bad, NOW.replace(tzinfo=None))),
         ]
         for t in threads:
             t.start()
@@ -135,7 +134,7 @@ def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Led
     assert isinstance(outcomes["good"], LedgerError)
     assert isinstance(outcomes["bad"], ValueError)  # the bug itself, with its traceback
     assert [e.status for e in ledger.history()] == ["claimed", "claimed"]
-    assert ledger.sending(good.id, ["text"], NOW).status == "sending"  # the writer recovered
+    assert ledger.sending(good, ["text"], NOW).status == "sending"  # the writer recovered
 
 
 def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
@@ -143,11 +142,12 @@ def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
     b = ledger.claim(claim("b"), NOW, "me")
     assert a and b
     assert (
-        ledger.failed(a.id, "mastodon (HTTP 401): The access token is invalid", NOW).status
+        ledger.failed(a, "mastodon (HTTP 401): The access token is invalid", NOW).status
         == "failed"
     )
-    assert ledger.retrying(b.id, "429", NOW + timedelta(minutes=1), NOW).status == "retrying"
-    assert ledger.uncertain(b.id, "timeout", NOW).status == "uncertain"
+    b = ledger.retrying(b, "429", NOW + timedelta(minutes=1), NOW)
+    assert b.status == "retrying"
+    assert ledger.uncertain(b, "timeout", NOW).status == "uncertain"
     missed = ledger.record(
         claim("c"), "missed", "due at 09:00 while no daemon ran; grace is 15m", NOW
     )
@@ -161,7 +161,7 @@ def test_a_platforms_words_with_a_nul_are_stored(ledger: Ledger) -> None:
     """PostgreSQL's text cannot hold NUL; a hostile answer's must not stop the ledger."""
     entry = ledger.claim(claim(), NOW, "me")
     assert entry is not None
-    failed = ledger.failed(entry.id, "mastodon (HTTP 422): bad\x00answer", NOW)
+    failed = ledger.failed(entry, "mastodon (HTTP 422): bad\x00answer", NOW)
     stored = ledger.get(entry.key)
     assert stored is not None and stored.error == failed.error
     assert failed.error == "mastodon (HTTP 422): bad\ufffdanswer"
@@ -252,7 +252,7 @@ def test_daemons_started_at_once_on_an_empty_database_create_the_schema_once(
     try:
         with engine.connect() as connection:
             versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-        assert [v for (v,) in versions] == ["0002"]
+        assert [v for (v,) in versions] == ["0003"]
         assert {"alembic_version", "deliveries", "holds"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()

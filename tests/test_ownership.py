@@ -8,11 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from scheduler.errors import SolidarityError
+from scheduler.errors import RowTakenError, SolidarityError
 from scheduler.owners import owner_alive
 from scheduler.serve import ledger_lock
 from tests.test_daemon import DAILY, World, claim, utc
@@ -55,6 +56,7 @@ def test_start_up_leaves_a_live_owners_rows_alone_and_settles_a_dead_ones(
     w.ledger.sending(live, ["Day 954 for Sevinj Vagifgizi"], due)
     dead = claim(w, "hr-mastodon", "mastodon", due, f"{socket.gethostname()}:999999999")
     w.ledger.sending(dead, ["Day 954 for Sevinj Vagifgizi"], due)
+    w.ledger.renew(live_owner, w.clock())  # a live owner renews its lease; a dead one cannot
     w.daemon().start()
     rows = {e.account: e for e in w.ledger.history() if e.scheduled_for == due}
     assert rows["hr-telegram"].status == "sending" and rows["hr-telegram"].owner == live_owner
@@ -84,3 +86,52 @@ def test_one_lock_per_sqlite_file_through_a_symlink_a_relative_path_or_a_uri(
             ledger_lock(other),
         ):
             pass
+
+
+def test_another_hosts_rows_are_left_alone_while_its_lease_runs_and_adopted_after(
+    tmp_path: Path,
+) -> None:
+    """An owner on another host cannot be asked: its lease says whether it runs."""
+    w = World(tmp_path, DAILY, utc(2026, 7, 2, 6, 5))
+    due = utc(2026, 7, 2, 6, 0)
+    far = "db-host-2:4242:cafe0001"
+    row = claim(w, "hr-mastodon", "mastodon", due, far)
+    row = w.ledger.retrying(row, "429", utc(2026, 7, 2, 6, 5, 10), utc(2026, 7, 2, 6, 4, 50))
+    assert row.lease_until == utc(2026, 7, 2, 6, 5, 20)  # its own write set the lease
+    d = w.daemon()
+    d.orphan_scan = timedelta(seconds=15)
+    d.start()
+    w.run_until(utc(2026, 7, 2, 6, 5, 15))
+    found = w.ledger.get(row.key)
+    assert found is not None and found.owner == far and found.status == "retrying"
+    mastodon = [p for p, _, _ in w.platforms.posts if p == "mastodon"]
+    assert mastodon == []  # the retry time came, but the row is not ours
+    w.run_until(utc(2026, 7, 2, 6, 5, 40))  # the lease ran out at 06:05:20; a scan at :30
+    found = w.ledger.get(row.key)
+    assert found is not None and found.owner == "test:1" and found.status == "sent"
+    assert [p for p, _, _ in w.platforms.posts if p == "mastodon"] == ["mastodon"]
+
+
+def test_of_two_processes_adopting_one_orphan_one_wins(ledger_url: str) -> None:
+    """Adoption is conditional on the row as read: the second finds it taken."""
+    from scheduler.ledger import Claim, Ledger
+    from scheduler.owners import adopt_orphans
+
+    ledger = Ledger.open(ledger_url)
+    now = utc(2026, 7, 2, 6, 0)
+    c = Claim("c/daily/m/2026-07-02T06:00:00Z/-", "c", "daily", "m", "mastodon", None, now)
+    row = ledger.claim_sending(c, ["text"], now, "gone-host:1:aa")
+    assert row is not None
+    later = now + timedelta(minutes=1)
+    first = adopt_orphans(ledger, "one:1:bb", later)
+    second = adopt_orphans(ledger, "two:2:cc", later)
+    assert [e.owner for e in first] == ["one:1:bb"] and second == []
+    with pytest.raises(RowTakenError):  # the former owner, had it lived, can change nothing
+        ledger.sent(row, ["1"], None, later)
+    renewed = ledger.renew("one:1:bb", later + timedelta(seconds=5))
+    found = ledger.get(c.key)
+    assert renewed == 1 and found is not None
+    assert found.lease_until == later + timedelta(seconds=35)
+    assert ledger.release("one:1:bb", later + timedelta(seconds=6)) == 1
+    assert adopt_orphans(ledger, "two:2:cc", later + timedelta(seconds=7))[0].owner == "two:2:cc"
+    ledger.close()

@@ -182,10 +182,10 @@ def test_the_ledger_stores_no_secret_on_any_write_path(
     ):
         entry = ledger.claim_sending(claim(n), ["text"], now, "me")
         assert entry is not None
-        rows.append(write(entry.id))
+        rows.append(write(entry))
     last = ledger.claim_sending(claim(20), ["text"], now, "me")
     assert last is not None
-    ledger.uncertain(last.id, "x", now)
+    ledger.uncertain(last, "x", now)
     rows.append(resolve(ledger, "k20", None, echo, now))
     HoldStore(ledger).add("c", None, None, echo, now)
     for entry in rows:
@@ -353,7 +353,7 @@ def test_history_masks_a_row_stored_before_masking(
     now = datetime(2025, 6, 1, 9, tzinfo=UTC)
     entry = ledger.claim_sending(Claim("k", "c", "p", "m", "mastodon", None, now), ["t"], now, "x")
     assert entry is not None
-    ledger.failed(entry.id, f"mastodon (HTTP 401): refused {secret}", now)  # nothing registered
+    ledger.failed(entry, f"mastodon (HTTP 401): refused {secret}", now)  # nothing registered
     ledger.close()
     assert secret.encode() in (tmp_path / "old.db").read_bytes() + b"".join(
         p.read_bytes() for p in tmp_path.glob("old.db-*")

@@ -23,6 +23,7 @@ class StuckDaemon:
         self.ledger = self
         self.reloading = threading.Event()
         self.closed = False
+        self.lease = None  # renews nothing: this daemon has no rows
 
     def start(self) -> None:
         pass

@@ -256,7 +256,7 @@ def test_the_ledger_keeps_an_adapters_marks_in_the_row(tmp_path: Path) -> None:
     claim = Claim("k", "c", "p", "a", "threads", None, NOW)
     entry = ledger.claim_sending(claim, ("one",), NOW, "me")
     assert entry is not None and entry.remote_ids == ()
-    ledger.checkpoint(entry.id, ["c:123"], NOW)
+    ledger.checkpoint(entry, ["c:123"], NOW)
     found = ledger.get("k")
     assert found is not None and found.remote_ids == ("c:123",)
     ledger.close()

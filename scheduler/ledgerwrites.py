@@ -1,0 +1,109 @@
+"""The statements that write ledger rows, and the rows they write.
+
+A write is a new row (``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING``: no
+row back if another process claimed the key first) or a change to a row as it
+was read (``UPDATE ... WHERE id, status and owner are as read ... RETURNING``:
+no row back if it moved on). Both are SQLAlchemy Core statements, built once.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Insert, Update, bindparam, update
+
+from scheduler.errors import LedgerError
+from scheduler.ledgerschema import IN_FLIGHT, TABLE, Claim, Entry, Status
+from scheduler.redact import redact_optional
+
+LEASE = timedelta(
+    seconds=30
+)  # a row in flight whose owner has not renewed it this long is orphaned
+
+INCREMENT = object()  # as a value of ``attempts``: one more than it was
+TEXTS = frozenset({"error", "reason"})  # the columns masked before they are stored
+
+
+@dataclass
+class Write:
+    """One row written in a group commit (a new row, or a change to a row as it was read)."""
+
+    values: dict[str, Any]
+    where: tuple[int, str, str | None] | None = None  # id, status, owner the change expects
+    insert: bool = False  # a new row (values as _row gives them), unless its key is taken
+    row: Entry | None = None
+    error: Exception | None = None
+    done: bool = False
+
+    def statement(self, dialect: str) -> tuple[Insert | Update, dict[str, Any]]:
+        """Return the Core statement and its parameters."""
+        if self.insert:
+            return insert_statement(dialect), self.values
+        assert self.where is not None
+        names = tuple(sorted(self.values))
+        params = {f"v_{n}": v for n, v in self.values.items() if v is not INCREMENT}
+        params["w_id"], params["w_status"], params["w_owner"] = self.where
+        return update_statement(names), params
+
+
+@functools.cache
+def insert_statement(dialect: str) -> Insert:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING RETURNING *``: None back if the key is taken."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if dialect not in ("postgresql", "sqlite"):
+        raise LedgerError(f"the ledger runs on SQLite or PostgreSQL, not {dialect}")
+    upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement: Insert = (
+        upsert(TABLE).on_conflict_do_nothing(index_elements=[TABLE.c.key]).returning(*TABLE.c)
+    )
+    return statement
+
+
+@functools.cache
+def update_statement(names: tuple[str, ...]) -> Update:
+    """``UPDATE ... WHERE id, status and owner are as read ... RETURNING *``, once per column set."""
+    c = TABLE.c
+    values = {
+        name: c.attempts + 1 if name == "attempts" else bindparam(f"v_{name}", type_=c[name].type)
+        for name in names
+    }
+    return (
+        update(TABLE)
+        .where(
+            c.id == bindparam("w_id"),
+            c.status == bindparam("w_status"),
+            c.owner.is_not_distinct_from(bindparam("w_owner")),
+        )
+        .values(values)
+        .returning(*c)
+    )
+
+
+def new_row(
+    claim: Claim, now: datetime, owner: str, status: Status, reason: str | None = None
+) -> dict[str, Any]:
+    return {
+        "key": claim.key,
+        "campaign": claim.campaign,
+        "post": claim.post,
+        "account": claim.account,
+        "platform": claim.platform,
+        "person": claim.person,
+        "scheduled_for": claim.scheduled_for,
+        "status": status,
+        "attempts": 0,
+        "owner": owner,
+        "lease_until": now + LEASE if status in IN_FLIGHT and owner else None,
+        "reason": storable(redact_optional(reason)),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def storable(value: str | None) -> str | None:
+    """Replace NUL, which PostgreSQL's text cannot hold (a hostile answer may quote one)."""
+    return None if value is None else value.replace("\x00", "\ufffd")

@@ -1,0 +1,40 @@
+"""Leases on rows in flight, per-account turns shared by daemons, and unbounded texts.
+
+Revision ID: 0003
+Revises: 0002
+
+``lease_until``: a daemon renews the lease of the rows it has in flight; a row
+whose lease ran out belongs to a daemon that is gone, and another settles it.
+``paces``: when each account may post next, whichever daemon sends (an account's
+``pace`` and a platform's rate limit hold for every daemon on the ledger).
+Keys and remote ids become unbounded text on PostgreSQL (SQLite never bounded them).
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("deliveries") as batch:
+        batch.add_column(sa.Column("lease_until", sa.DateTime(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("deliveries", "key", type_=sa.Text(), existing_nullable=False)
+        op.alter_column("deliveries", "remote_id", type_=sa.Text(), existing_nullable=True)
+    op.create_table(
+        "paces",
+        sa.Column("account", sa.String(200), primary_key=True),
+        sa.Column("next_at", sa.DateTime(), nullable=False),
+        sa.Column("owner", sa.String(200), nullable=True),
+        sa.Column("why", sa.Text(), nullable=True),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("paces")
+    with op.batch_alter_table("deliveries") as batch:
+        batch.drop_column("lease_until")
