@@ -48,18 +48,17 @@ DEFAULT_RETRY_WINDOW = timedelta(hours=1)
 def http_client(account: Account, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """Build the HTTP client of one account: its own proxy, timeouts and connection pool."""
     _quiet_http_logs()
-    from scheduler.transport import ApiClient, KeepAliveTransport
+    from scheduler.transport import Transport, api_client
 
     proxy = account.settings.proxy
     if transport is None and not proxy and not _environment_proxies():
-        transport = KeepAliveTransport(_tls)  # the CA bundle is loaded at the first https://
-    return ApiClient(
-        transport=transport,
+        transport = Transport(_tls)  # built (CA bundle, httpcore) at the first request
+    return api_client(
+        transport,
         verify=_tls() if transport is None else True,
         proxy=proxy if transport is None else None,
         timeout=httpx.Timeout(30.0, connect=10.0),
         headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
     )
 
 

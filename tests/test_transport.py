@@ -1,4 +1,4 @@
-"""The adapters' HTTP transport: httpx's API on http.client, against servers on 127.0.0.1.
+"""The adapters' HTTP stack (httpx's client and transport, no cookies), against 127.0.0.1.
 
 What matters is what ``platforms.http.send`` makes of each failure: a refused
 connection is retried, anything after the request went out is uncertain.
@@ -11,6 +11,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +26,7 @@ from scheduler import dispatch
 from scheduler.accounts import load_accounts
 from scheduler.errors import PermanentError, RetryableError, UncertainError
 from scheduler.platforms import http as platform_http
-from scheduler.transport import ApiClient, KeepAliveTransport
+from scheduler.transport import Transport, api_client
 
 TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
@@ -134,8 +135,8 @@ def read_request(conn: socket.socket) -> bytes:
     return data
 
 
-def client() -> ApiClient:
-    return ApiClient(transport=KeepAliveTransport(ssl.create_default_context()), timeout=TIMEOUT)
+def client(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    return api_client(transport or Transport(ssl.create_default_context()), timeout=TIMEOUT)
 
 
 def post_once(url: str, *, idempotent: bool = False) -> httpx.Response:
@@ -248,7 +249,10 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         handler.end_headers()
         handler.wfile.write(body)
         handler.wfile.flush()
-        handler.close_connection = True  # without saying so: the server just hangs up
+        # without saying so: the server just hangs up (its FIN sent now, before hung_up is
+        # released; socketserver would close the socket only after that)
+        handler.connection.shutdown(socket.SHUT_WR)
+        handler.close_connection = True
 
     with recording() as server, client() as c:
         server.routes["/bye"] = close_after
@@ -349,8 +353,8 @@ def test_an_unsupported_scheme_is_refused_before_connecting() -> None:
         c.get("ftp://127.0.0.1/file")
 
 
-def test_requests_that_need_httpx_own_path_still_get_it() -> None:
-    """Redirects to follow, auth flows, hooks and streams go through httpx's layers."""
+def test_redirects_auth_hooks_and_streams_work_as_httpx_documents() -> None:
+    """Redirects are followed only when asked; auth flows, hooks and streams work."""
 
     def moved(handler: Recorder) -> None:
         handler.send_response(302)
@@ -446,18 +450,33 @@ def test_an_early_answer_to_an_upload_is_read_with_the_platforms_words() -> None
 
 
 def test_an_idle_connection_past_its_expiry_is_not_reused() -> None:
-    now = [100.0]
-    transport = KeepAliveTransport(
-        ssl.create_default_context(), keepalive_expiry=5.0, monotonic=lambda: now[0]
-    )
-    with recording() as server, ApiClient(transport=transport, timeout=TIMEOUT) as c:
+    # httpcore reads its own clock (time.monotonic), so the expiry is short and real here;
+    # the daemon's is KEEPALIVE_EXPIRY (5 s)
+    transport = Transport(ssl.create_default_context(), keepalive_expiry=0.5)
+    with recording() as server, client(transport) as c:
         c.get(server.url + "/one")
-        now[0] += 4.9
-        c.get(server.url + "/two")  # idle 4.9 s: reused
+        c.get(server.url + "/two")  # idle for well under 0.5 s: reused
         assert server.connections == 1
-        now[0] += 5.0
-        c.get(server.url + "/three")  # idle 5 s: a new connection
+        time.sleep(0.7)
+        c.get(server.url + "/three")  # idle past its expiry: a new connection
+        assert server.hung_up.acquire(timeout=5)  # and the expired one was closed, not kept
     assert server.connections == 2
+    assert [s["path"] for s in server.seen] == ["/one", "/two", "/three"]  # each sent once
+
+
+def test_no_tls_context_is_built_before_the_first_request() -> None:
+    """A daemon warms a client per account, then idles: it must not load the CA bundle."""
+    built: list[ssl.SSLContext] = []
+
+    def tls() -> ssl.SSLContext:
+        built.append(ssl.create_default_context())
+        return built[-1]
+
+    with recording() as server, client(Transport(tls)) as c:
+        assert built == []
+        c.get(server.url + "/one")
+        c.get(server.url + "/two")
+    assert len(built) == 1
 
 
 def test_an_answer_that_will_not_decode_is_uncertain_not_resent() -> None:
@@ -494,17 +513,12 @@ def test_https_verifies_the_certificate_and_the_name() -> None:
 
     with recording(wrap) as server:
         url = server.url.replace("http://", "https://")
-        with ApiClient(transport=KeepAliveTransport(trusting), timeout=TIMEOUT) as c:
+        with client(Transport(trusting)) as c:
             assert c.post(url + "/ok", json={"a": 1}).json()["path"] == "/ok"
             assert c.post(url + "/again", json={"a": 2}).status_code == 200
         assert server.connections == 1
         # a client that does not trust the issuer refuses to send anything
-        with (
-            ApiClient(
-                transport=KeepAliveTransport(ssl.create_default_context()), timeout=TIMEOUT
-            ) as c,
-            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
-        ):
+        with client() as c, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             c.post(url + "/nope", json={})
     assert [s["path"] for s in server.seen] == ["/ok", "/again"]
 
@@ -515,30 +529,37 @@ def test_https_verifies_the_certificate_and_the_name() -> None:
 def test_a_proxy_from_the_account_or_the_environment_goes_through_httpx(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One server is both origin and proxy: a proxied request names the whole URL."""
     for name in (
         "HTTP_PROXY",
         "HTTPS_PROXY",
         "ALL_PROXY",
+        "NO_PROXY",
         "http_proxy",
         "https_proxy",
         "all_proxy",
+        "no_proxy",
     ):
         monkeypatch.delenv(name, raising=False)
-    path = tmp_path / "accounts.yaml"
-    path.write_text(
-        "direct:\n  platform: webhook\n  url: https://hooks.example.org/a\n"
-        "proxied:\n  platform: webhook\n  url: https://hooks.example.org/b\n"
-        "  proxy: http://127.0.0.1:3128\n",
-        encoding="utf-8",
-    )
-    accounts, problems = load_accounts(path, {})
-    assert problems == []
-    direct = dispatch.http_client(accounts["direct"])
-    proxied = dispatch.http_client(accounts["proxied"])
-    assert isinstance(direct._transport, KeepAliveTransport)
-    assert not isinstance(proxied._transport, KeepAliveTransport)
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    assert not isinstance(dispatch.http_client(accounts["direct"])._transport, KeepAliveTransport)
-    monkeypatch.delenv("HTTPS_PROXY")
-    monkeypatch.setenv("NO_PROXY", "example.org")  # no proxy named: ours again
-    assert isinstance(dispatch.http_client(accounts["direct"])._transport, KeepAliveTransport)
+    with recording() as server:
+        path = tmp_path / "accounts.yaml"
+        path.write_text(
+            "direct:\n  platform: webhook\n  url: https://hooks.example.org/a\n"
+            "proxied:\n  platform: webhook\n  url: https://hooks.example.org/b\n"
+            f"  proxy: {server.url}\n",
+            encoding="utf-8",
+        )
+        accounts, problems = load_accounts(path, {})
+        assert problems == []
+
+        def seen_by(name: str) -> str:
+            with dispatch.http_client(accounts[name]) as c:
+                return str(c.get(server.url + "/where").json()["path"])
+
+        assert seen_by("direct") == "/where"
+        assert seen_by("proxied") == server.url + "/where"
+        monkeypatch.setenv("HTTP_PROXY", server.url)
+        assert seen_by("direct") == server.url + "/where"
+        monkeypatch.delenv("HTTP_PROXY")
+        monkeypatch.setenv("NO_PROXY", "example.org")  # no proxy named: straight to the origin
+        assert seen_by("direct") == "/where"
