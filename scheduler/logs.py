@@ -114,8 +114,7 @@ def configure(
     root.addHandler(handler)
     root.setLevel(level)
     # the formatters use none of these: spare every record the lookups (the logging
-    # HOWTO's "Optimization"; about 12 us a delivery line)
-    logging._srcfile = None  # the caller's file and line
+    # HOWTO's "Optimization"; its other one, the caller's file and line, has no public switch)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for noisy in QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)
