@@ -404,14 +404,14 @@ def floor_threads(
 
 
 def floor_ours(url: str, work: list[tuple[str, str, bytes]], concurrency: int) -> float:
-    """Like floor_threads, on the daemon's own HTTP stack (ApiClient, KeepAliveTransport)."""
-    from scheduler.transport import ApiClient, KeepAliveTransport
+    """Like floor_threads, on the daemon's own HTTP stack (transport.api_client, Transport)."""
+    from scheduler.transport import Transport, api_client
 
     return floor_threads(
         url,
         work,
         concurrency,
-        lambda tls: ApiClient(transport=KeepAliveTransport(tls), timeout=30),
+        lambda tls: api_client(Transport(tls), timeout=30),
     )
 
 
@@ -1071,6 +1071,27 @@ def breakdown_post(n_accounts: int, posts: int) -> None:
                     for e, out in zip(entries, outs, strict=True)
                 ],
             )
+            # the HTTP request alone, the same POST each time, beside the pieces (not summed)
+            reference: dict[str, float] = {}
+            hook = standin.url + "/hook/bench"
+            body = payload("bench", "Günay Ismayıl, day 412")
+            json_type = {"Content-Type": "application/json"}
+            stacks: dict[str, Callable[[], httpx.Client]] = {
+                "bare httpx.Client (its default transport, cookie jar)": lambda: httpx.Client(
+                    timeout=httpx.Timeout(30.0, connect=10.0)
+                ),
+                "the daemon's HTTP stack (dispatch.http_client)": lambda: dispatch.http_client(
+                    next(iter(project.accounts.values()))
+                ),
+            }
+            for label, make in stacks.items():
+                with make() as http_client:
+                    for _ in range(20):  # connect and warm up, not counted
+                        http_client.post(hook, content=body, headers=json_type)
+                    c0 = time.process_time()
+                    for _ in range(n):
+                        http_client.post(hook, content=body, headers=json_type).raise_for_status()
+                    reference[label] = (time.process_time() - c0) * 1000 / n
             logs.configure("json", stream=io.StringIO())
             final = [ledger.get(e.key) for e in entries]
             timed(
@@ -1086,6 +1107,9 @@ def breakdown_post(n_accounts: int, posts: int) -> None:
         print(f"  {label:<58} {ms:7.3f} ms")
     total = sum(costs.values())
     print(f"  {'sum':<58} {total:7.3f} ms  = {total * n / 1000:.1f} s of CPU for {n:,} posts")
+    print("the HTTP request alone (one JSON POST, keep-alive), CPU ms per request:")
+    for label, ms in reference.items():
+        print(f"  {label:<58} {ms:7.3f} ms")
 
 
 def breakdown(args: argparse.Namespace) -> None:
