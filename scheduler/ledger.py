@@ -72,6 +72,7 @@ __all__ = [
     "Ledger",
     "Status",
     "UTCDateTime",
+    "entry_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Ledger:
         except Exception as exc:
             # any cause (a driver not installed, a read-only file, Alembic's CommandError on
             # a schema newer than this version) is the user's to read, never a traceback
-            raise LedgerError(f"cannot open the ledger {_masked(url)}: {_cause(exc)}") from None
+            raise LedgerError(f"cannot open the ledger {masked_url(url)}: {_cause(exc)}") from None
         return cls(engine)
 
     def close(self) -> None:
@@ -382,7 +383,7 @@ class Ledger:
         return rows[::-1]
 
 
-def _masked(url: str) -> str:
+def masked_url(url: str) -> str:
     """Hide a password in a database URL."""
     from sqlalchemy.engine import make_url
 

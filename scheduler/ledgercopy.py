@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from scheduler.errors import LedgerError, SolidarityError
-from scheduler.ledger import Base, Ledger, _masked
+from scheduler.ledger import Base, Ledger, masked_url
 
 BATCH = 2000  # rows read and written at a time: flat memory for a ledger of any size
 SCHEMA_TABLE = "alembic_version"  # each side's own: migrated, never copied
@@ -63,7 +63,7 @@ class Copied:
 
 def copy_ledger(source_url: str, target_url: str, *, batch: int = BATCH) -> Copied:
     """Copy every row of the ledger at ``source_url`` into the empty ledger at ``target_url``."""
-    source_name, target_name = _masked(source_url), _masked(target_url)
+    source_name, target_name = masked_url(source_url), masked_url(target_url)
     if _missing_file(source_url):
         raise LedgerError(
             f"there is no ledger at {source_name}: the file does not exist "

@@ -50,6 +50,10 @@ class Delivery(Base):
     # what `send` asks before posting by hand: did this post go to this account lately?
     __table_args__ = (
         Index("ix_deliveries_recent", "campaign", "post", "account", "status", "sent_at"),
+        # `status`: a campaign's last sends, failures and uncertain rows, newest first
+        Index("ix_deliveries_campaign_status", "campaign", "status", "scheduled_for", "id"),
+        # `history`'s pages: a keyset of (scheduled_for, id)
+        Index("ix_deliveries_scheduled_id", "scheduled_for", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -79,11 +79,15 @@ def status(
     upcoming: dict[str, list[tuple[datetime, str, str | None, list[str]]]],
     entries: Sequence[Entry],
     holds: Sequence[Hold] = (),
+    attention: dict[str, int] | None = None,
+    refused: dict[str, str] | None = None,
 ) -> str:
     """Summarise the holds, then each campaign: next occurrences, last sends, rows for a human.
 
     ``campaigns`` holds (name, title, zone, paused); ``upcoming`` maps a campaign to
-    (instant, post, person, accounts) in order.
+    (instant, post, person, accounts) in order. ``entries`` may be only the rows
+    shown (``statusrows``), with ``attention`` counting each campaign's failed and
+    uncertain rows and ``refused`` the accounts whose credentials were refused.
     """
     zones = {name: tz for name, _t, tz, _p in campaigns}
     lines: list[str] = []
@@ -107,10 +111,11 @@ def status(
         for e in [e for e in mine if e.status == "sent"][-3:]:
             line = f"  sent  {local(e, zones):%Y-%m-%d %H:%M}  {e.post} → {e.account} {e.remote_url or ''}"
             lines.append(fit(line.rstrip(), width()))
-        attention = [e for e in mine if e.status in ("failed", "uncertain")]
-        if attention:
-            lines.append(f"  needs a human: {len(attention)} row(s)")
-            for e in attention[-10:]:
+        attention_rows = [e for e in mine if e.status in ("failed", "uncertain")]
+        count = len(attention_rows) if attention is None else attention.get(name, 0)
+        if count:
+            lines.append(f"  needs a human: {count} row(s)")
+            for e in attention_rows[-10:]:
                 line = f"    {e.status.upper():9} {local(e, zones):%Y-%m-%d %H:%M} {e.post} → {e.account}"
                 lines.append(fit(line, width()))
                 lines.append(fit(f"      {e.error or e.reason or ''}", width()))
@@ -120,10 +125,15 @@ def status(
                         " (or --not-sent)"
                     )
         lines.append("")
-    refused: dict[str, str] = {}
-    for e in entries:
-        if e.status == "failed" and e.error and ("HTTP 401" in e.error or "HTTP 403" in e.error):
-            refused[e.account] = e.error
+    if refused is None:
+        refused = {}
+        for e in entries:
+            if (
+                e.status == "failed"
+                and e.error
+                and ("HTTP 401" in e.error or "HTTP 403" in e.error)
+            ):
+                refused[e.account] = e.error
     if refused:
         lines.append("Accounts whose credentials were refused:")
         lines.extend(fit(f"  {a}: {error}", width()) for a, error in sorted(refused.items()))

@@ -16,7 +16,9 @@ from scheduler.project import Project
 
 if TYPE_CHECKING:
     from scheduler.dryrun import Row
+    from scheduler.holds import Hold
     from scheduler.ledger import Entry, Ledger
+    from scheduler.statusrows import StatusRows
 
 
 def _missing(url: str) -> bool:
@@ -128,18 +130,31 @@ def status(project: Project, now: datetime) -> str:
     """Return the holds in force and, per campaign, what is next, what went, what needs a human."""
     from scheduler import reports
 
-    entries, holds = [], []
-    if not _missing(project.settings.db):
-        from scheduler.holds import HoldStore
-        from scheduler.ledger import Ledger
-
-        ledger = Ledger.open(project.settings.db)
-        entries, holds = ledger.history(), HoldStore(ledger).all()
+    found, holds = _status_rows(project)
     listed = [
         (c.campaign.name, c.campaign.title, c.campaign.timezone, c.campaign.paused)
         for c in project.campaigns
     ]
-    return reports.status(listed, upcoming(project, now), entries, holds)
+    return reports.status(
+        listed, upcoming(project, now), found.entries, holds, found.attention, found.refused
+    )
+
+
+def _status_rows(project: Project) -> tuple[StatusRows, list[Hold]]:
+    """Read what ``status`` shows of the ledger: a few rows per campaign, and the holds."""
+    from scheduler.statusrows import StatusRows, status_rows
+
+    if _missing(project.settings.db):
+        return StatusRows(), []
+    from scheduler.holds import HoldStore
+    from scheduler.ledger import Ledger
+
+    ledger = Ledger.open(project.settings.db)
+    try:
+        names = [lc.campaign.name for lc in project.campaigns]
+        return status_rows(ledger, names), HoldStore(ledger).all()
+    finally:
+        ledger.close()
 
 
 def preview(
@@ -202,13 +217,8 @@ def status_json(project: Project, now: datetime) -> str:
 
     from scheduler import holdreports, reports
 
-    entries, holds = [], []
-    if not _missing(project.settings.db):
-        from scheduler.holds import HoldStore
-        from scheduler.ledger import Ledger
-
-        ledger = Ledger.open(project.settings.db)
-        entries, holds = ledger.history(), HoldStore(ledger).all()
+    rows, holds = _status_rows(project)
+    entries = rows.entries
     zones = {lc.campaign.name: lc.campaign.timezone for lc in project.campaigns}
     found = upcoming(project, now)
     lines = []

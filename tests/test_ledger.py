@@ -142,8 +142,7 @@ def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
     b = ledger.claim(claim("b"), NOW, "me")
     assert a and b
     assert (
-        ledger.failed(a, "mastodon (HTTP 401): The access token is invalid", NOW).status
-        == "failed"
+        ledger.failed(a, "mastodon (HTTP 401): The access token is invalid", NOW).status == "failed"
     )
     b = ledger.retrying(b, "429", NOW + timedelta(minutes=1), NOW)
     assert b.status == "retrying"
@@ -256,3 +255,26 @@ def test_daemons_started_at_once_on_an_empty_database_create_the_schema_once(
         assert {"alembic_version", "deliveries", "holds"} <= set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_the_migrated_schema_is_the_one_the_code_declares(ledger_url: str) -> None:
+    """Migrations and models cannot drift apart: Alembic's comparison finds no difference."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import MetaData
+
+    from scheduler.holds import HOLDS
+    from scheduler.ledger import Base
+
+    declared = MetaData()
+    for table in (*Base.metadata.tables.values(), HOLDS):
+        table.to_metadata(declared)
+    ledger = Ledger.open(ledger_url)
+    try:
+        with ledger.engine.connect() as connection:
+            diff = compare_metadata(MigrationContext.configure(connection), declared)
+            if connection.dialect.name == "sqlite":  # SQLite keeps no length: VARCHAR is TEXT
+                diff = [d for d in diff if not (isinstance(d, list) and d[0][0] == "modify_type")]
+    finally:
+        ledger.close()
+    assert diff == [], diff

@@ -8,6 +8,7 @@ whose lease ran out belongs to a daemon that is gone, and another settles it.
 ``paces``: when each account may post next, whichever daemon sends (an account's
 ``pace`` and a platform's rate limit hold for every daemon on the ledger).
 Keys and remote ids become unbounded text on PostgreSQL (SQLite never bounded them).
+Two indexes keep ``status`` and ``history``'s pages fast however long the ledger grows.
 """
 
 import sqlalchemy as sa
@@ -25,6 +26,13 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.alter_column("deliveries", "key", type_=sa.Text(), existing_nullable=False)
         op.alter_column("deliveries", "remote_id", type_=sa.Text(), existing_nullable=True)
+    # a ledger grows forever: `status` and `history`'s pages read by index at a million rows
+    op.create_index(
+        "ix_deliveries_campaign_status",
+        "deliveries",
+        ["campaign", "status", "scheduled_for", "id"],
+    )
+    op.create_index("ix_deliveries_scheduled_id", "deliveries", ["scheduled_for", "id"])
     op.create_table(
         "paces",
         sa.Column("account", sa.String(200), primary_key=True),
@@ -36,5 +44,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("paces")
+    op.drop_index("ix_deliveries_scheduled_id", table_name="deliveries")
+    op.drop_index("ix_deliveries_campaign_status", table_name="deliveries")
     with op.batch_alter_table("deliveries") as batch:
         batch.drop_column("lease_until")
