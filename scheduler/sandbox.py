@@ -1,6 +1,7 @@
 """The sandbox that templates render in: Jinja's immutable sandbox under :mod:`scheduler.budget`.
 
-Every call, loop, output piece and ``~`` goes through a check: a call or a loop
+Every call, loop, output piece and ``~`` goes through a check (the template's
+tree is rewritten with Jinja's own node classes to call them): a call or a loop
 counts against the clock, a macro against the depth, output against what may be
 written; operators and str methods whose arguments decide the size of their
 result are refused before they build it.
@@ -12,10 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.visitor import NodeTransformer
 
 from scheduler.budget import (
     MAX_DEPTH,
@@ -62,7 +63,6 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(**options)
         assert self.finalize is None and not self.autoescape  # output() stands in for str()
         self.globals.pop("lipsum", None)  # lipsum(10**9) would write forever; no post needs it
-        self.code_generator_class = _Generator
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """Refuse an operator that would build too much, before it builds it."""
@@ -158,47 +158,48 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             spent.tick()
             yield item
 
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        """Parse, then route every loop's items through :meth:`loop_items`."""
-        tree = super()._parse(source, name, filename)
-        for loop in tree.find_all(nodes.For):
-            loop.iter = nodes.Call(
-                nodes.EnvironmentAttribute("loop_items", lineno=loop.lineno),
-                [loop.iter],
-                [],
-                None,
-                None,
-                lineno=loop.lineno,
-            )
-        return tree
+    def compile(
+        self,
+        source: str | nodes.Template,
+        name: str | None = None,
+        filename: str | None = None,
+        raw: bool = False,
+        defer_init: bool = False,
+    ) -> Any:
+        """Compile a template whose loops, output and ``~`` go through the budget.
+
+        The template is parsed (``parse``), its tree rewritten with Jinja's node
+        classes (:class:`_Metered`), and the tree compiled: only Jinja's public API.
+        """
+        if isinstance(source, str):
+            source = self.parse(source, name, filename)
+        tree = _Metered().visit(source)
+        if raw:
+            return super().compile(tree, name, filename, raw=True, defer_init=defer_init)
+        return super().compile(tree, name, filename, raw=False, defer_init=defer_init)
 
 
-class _Generator(CodeGenerator):
-    """Jinja's code generator, with output and ``~`` going through the budget."""
+def _call(method: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
+    """``environment.<method>(*args)`` as a node."""
+    return nodes.Call(
+        nodes.EnvironmentAttribute(method, lineno=lineno), args, [], None, None, lineno=lineno
+    )
 
-    _frame: Frame | None = None
 
-    def visit_Output(self, node: nodes.Output, frame: Frame) -> None:
-        self._frame = frame
-        super().visit_Output(node, frame)
+class _Metered(NodeTransformer):
+    """Route every loop's items through ``loop_items``, output through ``output``, ``~`` through ``joined``."""
 
-    def _output_const_repr(self, group: Iterable[Any]) -> str:
-        const: str = super()._output_const_repr(group)
-        frame = self._frame
-        if frame is not None and frame.toplevel and frame.buffer is None:
-            return const  # written once per render: bounded by the template's own size
-        return f"environment.output({const})"
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = _call("loop_items", [node.iter], node.lineno)  # type: ignore[list-item]
+        return node
 
-    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
-        self.write("environment.output(")
+    def visit_Output(self, node: nodes.Output) -> nodes.Node:
+        self.generic_visit(node)
+        node.nodes = [_call("output", [child], child.lineno) for child in node.nodes]
+        return node
 
-    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
-        self.write(")")
-
-    @optimizeconst
-    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.joined((")
-        for arg in node.nodes:
-            self.visit(arg, frame)
-            self.write(", ")
-        self.write("))")
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        operands = nodes.Tuple(node.nodes, "load", lineno=node.lineno)
+        return _call("joined", [operands], node.lineno)
