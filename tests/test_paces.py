@@ -120,7 +120,9 @@ def test_three_daemons_post_to_a_paced_account_no_faster_than_its_pace(tmp_path:
 
 
 def test_a_429_one_daemon_met_holds_back_the_others(tmp_path: Path) -> None:
-    w = World(tmp_path, THREE_AT_ONCE.replace("hr-mastodon", "hr-telegram"), T - timedelta(seconds=5))
+    w = World(
+        tmp_path, THREE_AT_ONCE.replace("hr-mastodon", "hr-telegram"), T - timedelta(seconds=5)
+    )
     w.platforms.faults.append(telegram_429(120))
     pairs = daemons(w, 2)
     for daemon, _clockwork in pairs:
