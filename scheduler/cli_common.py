@@ -129,7 +129,7 @@ def missing_sqlite(url: str) -> bool:
 def open_ledger(settings: Settings) -> Ledger:
     from scheduler.ledger import Ledger
 
-    return Ledger.open(settings.db)
+    return Ledger.open(settings.db, apart=True)  # the daemon never keeps Alembic in memory
 
 
 def require_secrets(accounts: list[Account]) -> None:

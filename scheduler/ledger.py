@@ -1,8 +1,6 @@
 """The send log: the single source of truth of what was sent, and where its SQL is written.
 
-Beside it, on the same engine: ``holds`` (the holds table) and ``manual`` (what a
-person settles by hand, and the guards of ``send``).
-
+Beside it: ``ledgerschema`` (tables), ``ledgerwrites`` (statements), ``holds``, ``manual``.
 One row per occurrence and account, unique on the occurrence's key. A row is
 claimed (inserted) before any request goes out, so two processes can never both
 send the same occurrence: the second insert finds the key taken. A row in flight
@@ -37,9 +35,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from scheduler import ledgermigrate
+from scheduler import ledgermigrate, redact
 from scheduler.errors import LedgerError, RowTakenError
 from scheduler.ledgermigrate import SCHEMA_HEAD, sqlite_pragmas
 from scheduler.ledgerschema import (
@@ -55,7 +53,15 @@ from scheduler.ledgerschema import (
     UTCDateTime,
     entry_of,
 )
-from scheduler.ledgerwrites import INCREMENT, LEASE, TEXTS, Write, new_row, storable
+from scheduler.ledgerwrites import (
+    INCREMENT,
+    LEASE,
+    TEXTS,
+    Write,
+    new_row,
+    program_error,
+    storable,
+)
 from scheduler.redact import redact_optional
 
 __all__ = [
@@ -92,18 +98,26 @@ class Ledger:
         self._queue_lock = threading.Lock()
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Ledger:
-        """Open (and migrate) the ledger at a SQLAlchemy URL; raise LedgerError with the cause."""
+    def open(cls, url: str, *, migrate: bool = True, apart: bool = False) -> Ledger:
+        """Open (and migrate) the ledger at a SQLAlchemy URL; raise LedgerError with the cause.
+
+        ``apart``: a migration, when one is needed, runs in a child process (the
+        commands do this, so that the daemon never keeps Alembic in memory).
+        """
         try:
             engine = create_engine(url, future=True)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", sqlite_pragmas)
-            if migrate:
+            if migrate and apart:
+                ledgermigrate.migrate_apart(engine, url)
+            elif migrate:
                 ledgermigrate.migrate(engine)
         except Exception as exc:
             # any cause (a driver not installed, a read-only file, Alembic's CommandError on
             # a schema newer than this version) is the user's to read, never a traceback
-            raise LedgerError(f"cannot open the ledger {masked_url(url)}: {_cause(exc)}") from None
+            raise LedgerError(
+                f"cannot open the ledger {redact.masked_url(url)}: {_cause(exc)}"
+            ) from None
         return cls(engine)
 
     def close(self) -> None:
@@ -257,11 +271,10 @@ class Ledger:
     def _set(self, entry: Entry, now: datetime, **values: Any) -> Entry:
         """Update one row if it is still as ``entry`` says (status, owner); return it as it is now.
 
-        Updates asked for at the same moment by several threads are committed
-        together (group commit): whichever thread gets the write lock first runs
-        every update waiting by then in one transaction. Each caller still gets
-        its own row back only once it is committed. A row another process moved
-        on raises :class:`RowTakenError`, and nothing of it is changed.
+        Updates asked for at once by several threads are committed together (group
+        commit): whichever thread gets the write lock runs every update waiting by
+        then in one transaction. A row another process moved on raises
+        :class:`RowTakenError`, and nothing of it is changed.
         """
         for name in TEXTS.intersection(values):  # a platform's words may quote a secret
             values[name] = storable(redact_optional(values[name]))
@@ -299,10 +312,9 @@ class Ledger:
     def _commit(self, batch: list[Write]) -> None:
         """Run waiting updates in one transaction (the write lock is held).
 
-        Nobody learns their row until the transaction is committed: if one update
-        fails, the whole batch is rolled back and every caller gets an error. An
-        update whose row moved on (no row matched) changes nothing, and is no error
-        of the others.
+        Nobody learns their row before the commit: if one update fails, the batch
+        is rolled back and every caller gets an error. A row that moved on (no row
+        matched) is no error of the others.
         """
         rows: list[Entry | None] = []
         try:
@@ -313,7 +325,7 @@ class Ledger:
                     rows.append(None if found is None else entry_of(found))
         except Exception as exc:
             error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
-            bug = _bug(exc)
+            bug = program_error(exc)
             for i, update in enumerate(batch):
                 # the update that failed gets its own error (a bug keeps its traceback)
                 update.error = bug if i == len(rows) and bug is not None else error
@@ -381,25 +393,6 @@ class Ledger:
         with self._read() as connection:
             rows = [entry_of(r) for r in connection.execute(query)]
         return rows[::-1]
-
-
-def masked_url(url: str) -> str:
-    """Hide a password in a database URL."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: show nothing of it
-        return "(the given URL)"
-
-
-def _bug(exc: Exception) -> Exception | None:
-    """Return the program's own error behind a failed write (a bad value); None for the database's."""
-    if isinstance(exc, DBAPIError):
-        return None
-    if isinstance(exc, StatementError) and isinstance(exc.orig, Exception):
-        return exc.orig  # a column's conversion refused a value: the bug itself
-    return exc
 
 
 def _cause(exc: BaseException) -> str:

@@ -31,7 +31,8 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from scheduler.errors import LedgerError, SolidarityError
-from scheduler.ledger import Base, Ledger, masked_url
+from scheduler.ledger import Base, Ledger
+from scheduler.redact import masked_url
 
 BATCH = 2000  # rows read and written at a time: flat memory for a ledger of any size
 SCHEMA_TABLE = "alembic_version"  # each side's own: migrated, never copied

@@ -64,3 +64,52 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock; busy_timeout waits
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def migrate_apart(engine: Engine, url: str) -> None:
+    """Migrate in a child process, so that Alembic (about 9 MB) never stays in this one.
+
+    For the commands, above all the long-running daemon: a migration happens once
+    per version, and the memory it imports would be kept for the process's life.
+    The URL goes to the child on its standard input, never on a command line.
+    """
+    if current(engine):
+        return
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "scheduler.ledgermigrate"],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"the migration exited {done.returncode}")
+
+
+def _main() -> int:
+    """Migrate the ledger whose URL is on standard input; the cause on standard error."""
+    import sys
+
+    from sqlalchemy import create_engine, event
+
+    try:
+        engine = create_engine(sys.stdin.read().strip())
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", sqlite_pragmas)
+        migrate(engine)
+    except Exception as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()
+        print(cause[0][:300] if cause else type(exc).__name__, file=sys.stderr)
+        return 1
+    finally:
+        if "engine" in locals():
+            engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

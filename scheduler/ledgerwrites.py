@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Insert, Update, bindparam, update
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from scheduler.errors import LedgerError
 from scheduler.ledgerschema import IN_FLIGHT, TABLE, Claim, Entry, Status
@@ -107,3 +108,12 @@ def new_row(
 def storable(value: str | None) -> str | None:
     """Replace NUL, which PostgreSQL's text cannot hold (a hostile answer may quote one)."""
     return None if value is None else value.replace("\x00", "\ufffd")
+
+
+def program_error(exc: Exception) -> Exception | None:
+    """Return the program's own error behind a failed write (a bad value); None for the database's."""
+    if isinstance(exc, DBAPIError):
+        return None
+    if isinstance(exc, StatementError) and isinstance(exc.orig, Exception):
+        return exc.orig  # a column's conversion refused a value: the bug itself
+    return exc

@@ -349,3 +349,13 @@ def register_accounts(
     found |= environment_secrets(environ)
     found |= url_secrets(settings.db)
     REDACTOR.set_secrets(found, source="project")
+
+
+def masked_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: show nothing of it
+        return "(the given URL)"
