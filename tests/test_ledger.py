@@ -278,3 +278,27 @@ def test_the_migrated_schema_is_the_one_the_code_declares(ledger_url: str) -> No
     finally:
         ledger.close()
     assert diff == [], diff
+
+
+def test_the_commands_migrate_in_a_child_and_never_import_alembic(ledger_url: str) -> None:
+    """The daemon keeps what it imports for its life: Alembic stays in a child process."""
+    script = (
+        "import sys\n"
+        "from scheduler.ledger import Ledger\n"
+        "ledger = Ledger.open(sys.stdin.read(), apart=True)\n"
+        "from scheduler.ledgermigrate import current\n"
+        "print(current(ledger.engine), 'alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=ledger_url, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
+
+
+def test_a_migration_that_fails_in_its_child_says_why(tmp_path: Path) -> None:
+    (tmp_path / "ro").mkdir()
+    db = tmp_path / "ro" / "ledger.db"
+    db.write_bytes(b"this is not a database")
+    with pytest.raises(LedgerError, match="cannot open the ledger .*file is not a database"):
+        Ledger.open(f"sqlite:///{db}", apart=True)
