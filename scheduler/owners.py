@@ -30,8 +30,19 @@ RENEW_EVERY = LEASE / 3  # a renewal may fail twice before the lease runs out
 
 
 def node() -> str:
-    """Name this host in the ledger: ``SOLIDARITY_NODE``, else the host name."""
-    return os.environ.get("SOLIDARITY_NODE", "").strip().replace(":", "-") or socket.gethostname()
+    """Name this host in the ledger: ``SOLIDARITY_NODE`` or the host name, and its pid namespace.
+
+    A pid means something only in its own namespace: two containers may share a
+    host name while each runs its daemon as pid 1. With the namespace in the name,
+    a process checks by pid only the owners that share its namespace; any other
+    owner is judged by its lease alone.
+    """
+    name = os.environ.get("SOLIDARITY_NODE", "").strip() or socket.gethostname()
+    try:
+        space = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:  # not Linux: one namespace
+        return name.replace(":", "-")
+    return f"{name}@{space.strip('pid:[]')}".replace(":", "-")
 
 
 def owner_id() -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scheduler.errors import RowTakenError, SolidarityError
-from scheduler.owners import owner_alive
+from scheduler.owners import node, owner_alive
 from scheduler.serve import ledger_lock
 from tests.test_daemon import DAILY, World, claim, utc
 
@@ -33,7 +32,7 @@ def live_owner() -> Iterator[str]:
             break
         time.sleep(0.01)
     try:
-        yield f"{socket.gethostname()}:{child.pid}"
+        yield f"{node()}:{child.pid}"
     finally:
         child.kill()
         child.wait()
@@ -41,8 +40,8 @@ def live_owner() -> Iterator[str]:
 
 def test_a_live_owner_is_alive_and_a_dead_or_foreign_one_is_not(live_owner: str) -> None:
     assert owner_alive(live_owner)
-    assert not owner_alive(f"{socket.gethostname()}:{os.getpid()}")  # this very process
-    assert not owner_alive(f"{socket.gethostname()}:999999999")
+    assert not owner_alive(f"{node()}:{os.getpid()}")  # this very process
+    assert not owner_alive(f"{node()}:999999999")
     assert not owner_alive("elsewhere:1")
     assert not owner_alive(None) and not owner_alive("")
 
@@ -54,7 +53,7 @@ def test_start_up_leaves_a_live_owners_rows_alone_and_settles_a_dead_ones(
     due = utc(2026, 7, 2, 6, 0)
     live = claim(w, "hr-telegram", "telegram", due, live_owner)
     w.ledger.sending(live, ["Day 954 for Sevinj Vagifgizi"], due)
-    dead = claim(w, "hr-mastodon", "mastodon", due, f"{socket.gethostname()}:999999999")
+    dead = claim(w, "hr-mastodon", "mastodon", due, f"{node()}:999999999")
     w.ledger.sending(dead, ["Day 954 for Sevinj Vagifgizi"], due)
     w.ledger.renew(live_owner, w.clock())  # a live owner renews its lease; a dead one cannot
     w.daemon().start()
@@ -135,3 +134,31 @@ def test_of_two_processes_adopting_one_orphan_one_wins(ledger_url: str) -> None:
     assert ledger.release("one:1:bb", later + timedelta(seconds=6)) == 1
     assert adopt_orphans(ledger, "two:2:cc", later + timedelta(seconds=7))[0].owner == "two:2:cc"
     ledger.close()
+
+
+def test_a_pid_is_trusted_only_within_its_own_pid_namespace() -> None:
+    """Containers sharing a host name each run their daemon as pid 1: only leases tell them apart."""
+    import os
+    import socket
+    from datetime import UTC, datetime
+
+    from scheduler.ledger import Entry
+    from scheduler.owners import orphaned
+
+    now = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+
+    def row(owner: str, lease: datetime | None) -> Entry:
+        return Entry(
+            1, "k", "c", "p", "m", "mastodon", None, now, "sending", (), None, None, 1,
+            None, None, now, now, None, owner, None, (), lease,
+        )  # fmt: skip
+
+    me = f"{node()}:{os.getpid()}:mine"
+    running = now + timedelta(seconds=20)
+    # another container: the same host name, this very pid, another namespace
+    twin = f"{socket.gethostname()}@1:{os.getpid()}:theirs"
+    assert not orphaned(row(twin, running), me, now)
+    assert orphaned(row(twin, now - timedelta(seconds=1)), me, now)  # its lease ran out
+    # this namespace, this pid, another token: a former process, gone for sure
+    assert orphaned(row(f"{node()}:{os.getpid()}:former", running), me, now)
+    assert not orphaned(row(me, now - timedelta(days=1)), me, now)  # never its own
