@@ -18,10 +18,13 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from scheduler.errors import SolidarityError
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from scheduler.errors import LedgerError, SolidarityError
 from scheduler.ledger import LEASE, Entry, Ledger
 
 log = logging.getLogger("scheduler.daemon")
@@ -117,6 +120,33 @@ def adopt_orphans(ledger: Ledger, me: str, now: datetime) -> list[Entry]:
     return adopted
 
 
+MAX_SKEW = timedelta(seconds=10)  # leases are compared across machines: clocks must agree
+
+
+def check_clock(ledger: Ledger, now: datetime) -> None:
+    """Refuse to run on a shared database whose server's clock this machine's disagrees with.
+
+    Each daemon writes and judges leases by its own clock; a clock far off would
+    take a live daemon's rows for orphans (or keep a dead one's). SQLite is one
+    machine's: nothing to compare.
+    """
+    if ledger.engine.dialect.name != "postgresql":
+        return
+    try:
+        with ledger.engine.connect() as connection:
+            server = connection.execute(select(func.now())).scalar_one()
+    except SQLAlchemyError as exc:
+        raise LedgerError(f"the database's clock could not be read: {exc}") from None
+    skew = now - server
+    if abs(skew) > MAX_SKEW:
+        raise SolidarityError(
+            f"this machine's clock is {abs(skew).total_seconds():.0f} s "
+            f"{'ahead of' if skew > timedelta(0) else 'behind'} the database server's; daemons "
+            f"sharing a database compare leases, so clocks must agree within "
+            f"{MAX_SKEW.total_seconds():.0f} s (set up NTP: timedatectl, chrony)"
+        )
+
+
 class Lease:
     """Renew the leases of this process's rows in flight, on a thread of its own.
 
@@ -133,6 +163,8 @@ class Lease:
         self._thread = threading.Thread(target=self._renew, name="lease", daemon=True)
 
     def start(self) -> Lease:
+        """Start renewing, once this machine's clock is known to agree with the database's."""
+        check_clock(self.ledger, self.clock())
         self._thread.start()
         return self
 

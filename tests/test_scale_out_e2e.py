@@ -16,6 +16,7 @@ or ``uncertain``, and no row is left in flight a minute after the kill.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections import Counter
@@ -155,3 +156,13 @@ def test_three_daemons_share_one_postgresql_under_sigkill_and_a_hold(site: Site)
     for i in range(3):
         assert "Traceback" not in site.log(i), site.log(i)
     assert "took over" in site.log(1) + site.log(2)
+
+
+def test_a_daemon_whose_clock_disagrees_with_the_database_refuses_to_start(site: Site) -> None:
+    """Leases are compared across machines: a clock a minute off would steal live rows."""
+    site.campaign("one", burst("one", due_soon(3600)))
+    off = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    daemon = site.run(now=off)
+    assert daemon.wait(60) == 1
+    assert re.search(r"clock is 6\d s behind the database server's", site.log()), site.log()
+    assert "Traceback" not in site.log()
