@@ -614,3 +614,60 @@ def test_a_file_hold_of_one_daemon_stays_listed_when_another_starts(
     assert a.book.files  # host A still holds the campaign ...
     listed = [h for h in HoldStore(a.ledger).all() if not h.is_command]
     assert listed, "... and `solidarity holds` no longer says so"
+
+
+# -- a retry that falls due while a reload looks at its row --------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="daemon._cancel_gone takes every row of this process in flight (turns._take) "
+    "while it looks at it; a retry timer firing then (the clockwork's thread, the reload "
+    "on its own) finds the key busy and turns._process returns: the retry is never "
+    "queued again, and the lease thread keeps the row this daemon's: retrying forever",
+)
+def test_a_retry_due_during_a_reload_still_goes_out(tmp_path: Path, ledger_url: str) -> None:
+    from tests.test_daemon import Platforms, telegram_429
+
+    campaign = ONE_POST.replace("hr-facebook", "hr-telegram")
+    settings = settings_for(
+        tmp_path, campaign, ledger_url, PACED_TELEGRAM.replace("pace: 1m", "pace: 0")
+    )
+    clock = Clock()
+    platforms = Platforms()
+    platforms.clock = clock  # type: ignore[assignment]
+    platforms.faults.append(telegram_429(30))
+    load = lambda: load_project(settings, {"TELEGRAM_BOT_TOKEN": "1:tg"})  # noqa: E731
+    clockwork = ManualClockwork(clock, clock.sleep)
+    d = Daemon(
+        load(),
+        opened(ledger_url),
+        clockwork,
+        load=load,
+        transport=httpx.MockTransport(platforms),
+        workers=0,
+        owner="host-a:101:aaaa",
+    )
+    d.start()
+    key = "c/one/hr-telegram/2026-07-01T06:00:00Z/-"
+    row = d.ledger.get(key)
+    assert row is not None and row.status == "retrying"  # again at 06:00:30
+    clock.now = T + timedelta(seconds=30)  # the retry is due ...
+    (settings.campaigns / "c.yaml").write_text(  # ... as a person edits the title
+        textwrap.dedent(campaign).replace("title: C", "title: C, edited"), encoding="utf-8"
+    )
+    locate = d._locate
+    fired: list[bool] = []
+
+    def locate_while_the_retry_fires(entry: Entry | Claim) -> object:
+        if not fired:  # the clockwork's thread runs the retry's timer at this moment
+            fired.append(True)
+            clockwork.run_due()
+        return locate(entry)
+
+    d._locate = locate_while_the_retry_fires  # type: ignore[assignment,method-assign]
+    assert d.reload("c.yaml changed")
+    d._locate = locate  # type: ignore[method-assign]
+    clockwork.run_until(T + timedelta(hours=2))
+    row = d.ledger.get(key)
+    assert row is not None and row.status == "sent", row.status
