@@ -131,6 +131,7 @@ class Daemon(Turns, Sharing):
         self.project = self.files.project
         self.book.set_files(self.files.holds)
         self.dispatcher = self._dispatcher(self.project)
+        ledger.measure_skew(clockwork.now)  # shared times are kept in the server's clock
         self.paces = SharedPace(ledger, self.owner)
         self.lanes = Lanes(self._process, clockwork, self._pace, workers, self._shared_turn)
         self._watermark: datetime | None = None

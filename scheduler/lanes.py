@@ -123,7 +123,7 @@ class Lanes:
             self._running += 1
         comes: datetime | None = None
         try:
-            comes = None if self._shared is None else self._shared(account, key, pace, now)
+            comes = self._ask_shared(account, key, pace, now)
             if comes is None:
                 self._run(account, key)
         except Exception:  # a bug: log it, keep the lane and the row (the next start settles it)
@@ -136,6 +136,18 @@ class Lanes:
             self._wait(account, key, before, comes)
             return
         self._wake(account)  # to the back of the line: lanes take turns
+
+    def _ask_shared(
+        self, account: str, key: str, pace: timedelta, now: datetime
+    ) -> datetime | None:
+        """Ask when the account's turn across daemons comes; on any failure, now (fail open)."""
+        if self._shared is None:
+            return None
+        try:
+            return self._shared(account, key, pace, now)
+        except Exception:  # a pace is a courtesy: never the reason a post is dropped
+            log.exception("%s: the shared turn could not be asked; posting", account)
+            return None
 
     def _wait(self, account: str, key: str, before: datetime | None, comes: datetime) -> None:
         """Put a key back at the head of its lane until the account's shared turn comes."""

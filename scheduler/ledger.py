@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from scheduler import ledgermigrate, redact
 from scheduler.errors import LedgerError, RowTakenError
 from scheduler.ledgermigrate import SCHEMA_HEAD, sqlite_pragmas
+from scheduler.ledgerreads import Reads
 from scheduler.ledgerschema import (
     FINAL,
     IN_FLIGHT,
@@ -84,7 +85,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Ledger:
+class Ledger(Reads):
     """The send log on one database (SQLite by default, any SQLAlchemy URL)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -94,6 +95,7 @@ class Ledger:
         # lock are committed together (see _submit)
         self._writing = threading.Lock()
         self._writer: Connection | None = None
+        self.skew = timedelta(0)  # this machine's clock minus the database server's (measured)
         self._queue: list[Write] = []  # updates waiting for the write lock (group commit)
         self._queue_lock = threading.Lock()
 
@@ -108,6 +110,7 @@ class Ledger:
             engine = create_engine(url, future=True)
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", sqlite_pragmas)
+            found = cls(engine)
             if migrate and apart:
                 ledgermigrate.migrate_apart(engine, url)
             elif migrate:
@@ -118,7 +121,7 @@ class Ledger:
             raise LedgerError(
                 f"cannot open the ledger {redact.masked_url(url)}: {_cause(exc)}"
             ) from None
-        return cls(engine)
+        return found
 
     def close(self) -> None:
         """Release the database connections."""
@@ -153,14 +156,6 @@ class Ledger:
         with self._writer.begin():
             yield self._writer
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as connection:
-                yield connection
-        except OperationalError as exc:
-            raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
-
     # -- claiming ---------------------------------------------------------
 
     def claim(
@@ -172,7 +167,8 @@ class Ledger:
         reason: str | None = None,
     ) -> Entry | None:
         """Insert the occurrence's row; return None if any process has claimed it before."""
-        return self._submit(Write(new_row(claim, now, owner, status, reason), insert=True))
+        row = new_row(claim, now, owner, status, reason, self.shared_time(now))
+        return self._submit(Write(row, insert=True))
 
     def record(self, claim: Claim, status: Status, reason: str, now: datetime) -> Entry | None:
         """Record an occurrence that will not be sent (missed, skipped, held) with its reason."""
@@ -186,7 +182,7 @@ class Ledger:
         The same as ``claim`` then ``sending``, in one write; None if any process
         has claimed the occurrence before (nothing must then be sent).
         """
-        row = new_row(claim, now, owner, "sending")
+        row = new_row(claim, now, owner, "sending", None, self.shared_time(now))
         row["attempts"] = 1
         row["parts"] = list(parts)
         return self._submit(Write(row, insert=True))
@@ -241,8 +237,8 @@ class Ledger:
 
     def adopt(self, entry: Entry, owner: str, now: datetime) -> Entry | None:
         """Take over a row whose owner is gone; None if another process moved it first."""
-        try:
-            return self._set(entry, now, owner=owner)
+        try:  # its lease too must be as read: a renewal since means its owner lives
+            return self._set(entry, now, lease_as_read=True, owner=owner)
         except RowTakenError:
             return None
 
@@ -250,25 +246,51 @@ class Ledger:
 
     def renew(self, owner: str, now: datetime) -> int:
         """Extend the lease of every row this owner has in flight; return how many."""
-        return self._leases(owner, now + LEASE)
+        return self._leases(owner, now, LEASE)
 
     def release(self, owner: str, now: datetime) -> int:
         """End the leases of an owner that stops with nothing on the wire: others take over now."""
-        return self._leases(owner, now)
+        return self._leases(owner, now, timedelta(0))
 
-    def _leases(self, owner: str, until: datetime) -> int:
+    def shared_time(self, local: datetime) -> datetime:
+        """Return ``local`` in the clock the ledger's shared times are kept in (leases, turns).
+
+        That is the database server's clock on PostgreSQL, which daemons on several
+        machines share: this machine's clock corrected by its measured ``skew``.
+        A SQLite ledger is one machine's: its clock as it is.
+        """
+        return local - self.skew
+
+    def measure_skew(self, clock: Callable[[], datetime]) -> timedelta:
+        """Measure how far ``clock`` is ahead of the database server's (PostgreSQL), and keep it.
+
+        A daemon measures its own clock when it starts and at each lease renewal.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return self.skew
+        with self._read() as connection:
+            before = clock()
+            found = connection.execute(select(func.timezone("UTC", func.clock_timestamp())))
+            server: datetime = found.scalar_one().replace(tzinfo=UTC)
+            after = clock()
+        self.skew = before + (after - before) / 2 - server
+        return self.skew
+
+    def _leases(self, owner: str, now: datetime, length: timedelta) -> int:
         c = TABLE.c
         statement = (
             update(TABLE)
             .where(c.owner == owner, c.status.in_(list(IN_FLIGHT)))
-            .values(lease_until=until)
+            .values(lease_until=self.shared_time(now) + length)
         )
         with self._write() as connection:
             return int(connection.execute(statement).rowcount)
 
     # -- writing, in group commits -------------------------------------------
 
-    def _set(self, entry: Entry, now: datetime, **values: Any) -> Entry:
+    def _set(
+        self, entry: Entry, now: datetime, *, lease_as_read: bool = False, **values: Any
+    ) -> Entry:
         """Update one row if it is still as ``entry`` says (status, owner); return it as it is now.
 
         Updates asked for at once by several threads are committed together (group
@@ -280,9 +302,12 @@ class Ledger:
             values[name] = storable(redact_optional(values[name]))
         status = values.get("status", entry.status)
         owner = values.get("owner", entry.owner)
-        values["lease_until"] = now + LEASE if status in IN_FLIGHT and owner else None
+        leased = status in IN_FLIGHT and owner
+        values["lease_until"] = self.shared_time(now) + LEASE if leased else None
         values["updated_at"] = now
-        found = self._submit(Write(values, where=(entry.id, entry.status, entry.owner)))
+        where = (entry.id, entry.status, entry.owner)
+        lease = (entry.lease_until,) if lease_as_read else None
+        found = self._submit(Write(values, where=where, lease=lease))
         if found is None:
             current = self.get(entry.key)
             now_is = (
@@ -335,64 +360,6 @@ class Ledger:
         finally:
             for update in batch:
                 update.done = True
-
-    # -- reading ----------------------------------------------------------
-
-    def get(self, key: str) -> Entry | None:
-        """Return the row of an occurrence key, if any."""
-        with self._read() as connection:
-            row = connection.execute(select(TABLE).where(TABLE.c.key == key)).first()
-        return entry_of(row) if row else None
-
-    def existing(self, keys: Sequence[str]) -> set[str]:
-        """Return which of these occurrence keys already have a row."""
-        found: set[str] = set()
-        with self._read() as connection:
-            for i in range(0, len(keys), 500):
-                chunk = list(keys[i : i + 500])
-                found.update(connection.scalars(select(TABLE.c.key).where(TABLE.c.key.in_(chunk))))
-        return found
-
-    def at(self, account: str, scheduled_for: datetime) -> list[Entry]:
-        """Return the rows of one account at one instant (every campaign, post and person)."""
-        c = TABLE.c
-        query = select(TABLE).where(c.scheduled_for == scheduled_for, c.account == account)
-        with self._read() as connection:
-            return [entry_of(r) for r in connection.execute(query)]
-
-    def in_flight(self) -> list[Entry]:
-        """Return every row still claimed, sending or retrying, oldest first."""
-        query = (
-            select(TABLE)
-            .where(TABLE.c.status.in_(list(IN_FLIGHT)))
-            .order_by(TABLE.c.scheduled_for, TABLE.c.id)
-        )
-        with self._read() as connection:
-            return [entry_of(r) for r in connection.execute(query)]
-
-    def history(
-        self,
-        *,
-        campaign: str | None = None,
-        since: datetime | None = None,
-        statuses: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[Entry]:
-        """Return rows, oldest scheduled first (newest ``limit`` rows when limited)."""
-        c = TABLE.c
-        query = select(TABLE)
-        if campaign is not None:
-            query = query.where(c.campaign == campaign)
-        if since is not None:
-            query = query.where(c.scheduled_for >= since)
-        if statuses:
-            query = query.where(c.status.in_(list(statuses)))
-        query = query.order_by(c.scheduled_for.desc(), c.id.desc())
-        if limit is not None:
-            query = query.limit(limit)
-        with self._read() as connection:
-            rows = [entry_of(r) for r in connection.execute(query)]
-        return rows[::-1]
 
 
 def _cause(exc: BaseException) -> str:

@@ -20,9 +20,8 @@ from scheduler.errors import LedgerError
 from scheduler.ledgerschema import IN_FLIGHT, TABLE, Claim, Entry, Status
 from scheduler.redact import redact_optional
 
-LEASE = timedelta(
-    seconds=30
-)  # a row in flight whose owner has not renewed it this long is orphaned
+# a row in flight whose owner has not renewed it this long is orphaned
+LEASE = timedelta(seconds=30)
 
 INCREMENT = object()  # as a value of ``attempts``: one more than it was
 TEXTS = frozenset({"error", "reason"})  # the columns masked before they are stored
@@ -35,19 +34,23 @@ class Write:
     values: dict[str, Any]
     where: tuple[int, str, str | None] | None = None  # id, status, owner the change expects
     insert: bool = False  # a new row (values as _row gives them), unless its key is taken
+    lease: tuple[datetime | None] | None = None  # the lease the change expects too (adopting)
     row: Entry | None = None
     error: Exception | None = None
     done: bool = False
 
     def statement(self, dialect: str) -> tuple[Insert | Update, dict[str, Any]]:
         """Return the Core statement and its parameters."""
+        values = self.values
         if self.insert:
-            return insert_statement(dialect), self.values
+            return insert_statement(dialect), values
         assert self.where is not None
-        names = tuple(sorted(self.values))
-        params = {f"v_{n}": v for n, v in self.values.items() if v is not INCREMENT}
+        names = tuple(sorted(values))
+        params = {f"v_{n}": v for n, v in values.items() if v is not INCREMENT}
         params["w_id"], params["w_status"], params["w_owner"] = self.where
-        return update_statement(names), params
+        if self.lease is not None:
+            params["w_lease"] = self.lease[0]
+        return update_statement(names, self.lease is not None), params
 
 
 @functools.cache
@@ -58,35 +61,39 @@ def insert_statement(dialect: str) -> Insert:
     if dialect not in ("postgresql", "sqlite"):
         raise LedgerError(f"the ledger runs on SQLite or PostgreSQL, not {dialect}")
     upsert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement: Insert = (
-        upsert(TABLE).on_conflict_do_nothing(index_elements=[TABLE.c.key]).returning(*TABLE.c)
-    )
-    return statement
+    statement: Insert = upsert(TABLE)
+    return statement.on_conflict_do_nothing(index_elements=[TABLE.c.key]).returning(*TABLE.c)  # type: ignore[no-any-return, attr-defined]
 
 
 @functools.cache
-def update_statement(names: tuple[str, ...]) -> Update:
-    """``UPDATE ... WHERE id, status and owner are as read ... RETURNING *``, once per column set."""
+def update_statement(names: tuple[str, ...], lease: bool = False) -> Update:
+    """``UPDATE ... WHERE id, status and owner (and lease) are as read ... RETURNING *``."""
     c = TABLE.c
-    values = {
+    values: dict[str, Any] = {
         name: c.attempts + 1 if name == "attempts" else bindparam(f"v_{name}", type_=c[name].type)
         for name in names
     }
-    return (
-        update(TABLE)
-        .where(
-            c.id == bindparam("w_id"),
-            c.status == bindparam("w_status"),
-            c.owner.is_not_distinct_from(bindparam("w_owner")),
+    where = [
+        c.id == bindparam("w_id"),
+        c.status == bindparam("w_status"),
+        c.owner.is_not_distinct_from(bindparam("w_owner")),
+    ]
+    if lease:
+        where.append(
+            c.lease_until.is_not_distinct_from(bindparam("w_lease", type_=c.lease_until.type))
         )
-        .values(values)
-        .returning(*c)
-    )
+    return update(TABLE).where(*where).values(values).returning(*c)
 
 
 def new_row(
-    claim: Claim, now: datetime, owner: str, status: Status, reason: str | None = None
+    claim: Claim,
+    now: datetime,
+    owner: str,
+    status: Status,
+    reason: str | None = None,
+    shared: datetime | None = None,
 ) -> dict[str, Any]:
+    """Return a new row's values; ``shared`` is ``now`` in the ledger's shared clock (leases)."""
     return {
         "key": claim.key,
         "campaign": claim.campaign,
@@ -98,7 +105,7 @@ def new_row(
         "status": status,
         "attempts": 0,
         "owner": owner,
-        "lease_until": now + LEASE if status in IN_FLIGHT and owner else None,
+        "lease_until": (shared or now) + LEASE if status in IN_FLIGHT and owner else None,
         "reason": storable(redact_optional(reason)),
         "created_at": now,
         "updated_at": now,

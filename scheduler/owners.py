@@ -21,9 +21,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from scheduler.errors import LedgerError, SolidarityError
 from scheduler.ledger import LEASE, Entry, Ledger
 
@@ -33,19 +30,21 @@ RENEW_EVERY = LEASE / 3  # a renewal may fail twice before the lease runs out
 
 
 def node() -> str:
-    """Name this host in the ledger: ``SOLIDARITY_NODE`` or the host name, and its pid namespace.
+    """Name this host in the ledger: its name, its boot and its pid namespace.
 
-    A pid means something only in its own namespace: two containers may share a
-    host name while each runs its daemon as pid 1. With the namespace in the name,
-    a process checks by pid only the owners that share its namespace; any other
-    owner is judged by its lease alone.
+    The name is ``SOLIDARITY_NODE`` or the host name. A pid means something only
+    within one pid namespace of one running kernel: two machines may share a host
+    name ("debian"), two containers a host name while each runs its daemon as
+    pid 1. With the boot id and the namespace in the name, a process checks by pid
+    only the owners that share both; any other owner is judged by its lease alone.
     """
     name = os.environ.get("SOLIDARITY_NODE", "").strip() or socket.gethostname()
     try:
-        space = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
-    except OSError:  # not Linux: one namespace
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        space = os.readlink("/proc/self/ns/pid").strip("pid:[]")  # "pid:[4026531836]"
+    except OSError:  # not Linux: a pid is this machine's
         return name.replace(":", "-")
-    return f"{name}@{space.strip('pid:[]')}".replace(":", "-")
+    return f"{name}@{boot}.{space}".replace(":", "-")
 
 
 def owner_id() -> str:
@@ -65,7 +64,8 @@ def _host_and_pid(owner: str) -> tuple[str, int] | None:
 def _local(owner: str) -> bool | None:
     """Say whether a process of this host named ``owner`` runs; None if it is not of this host."""
     found = _host_and_pid(owner)
-    if found is None or found[0] != node():
+    old = owner.count(":") == 1  # written before leases: host:pid, the bare host name
+    if found is None or found[0] != (socket.gethostname() if old else node()):
         return None
     pid = found[1]
     if pid == os.getpid():
@@ -92,8 +92,9 @@ def orphaned(entry: Entry, me: str, now: datetime) -> bool:
     """Say whether a row in flight belongs to no live process, so that ``me`` may adopt it.
 
     A row of this host's process that no longer runs is an orphan at once; any
-    other owner's, once its lease ran out. A row from before leases (none set) is
-    judged as it was then: by its process on this host, else taken for gone.
+    other owner's, once its lease ran out (``now`` in the clock leases are written
+    in: ``Ledger.shared_time``). A row from before leases (none set) is judged by its
+    process on this host, else as if its lease ran a lease after its last write.
     """
     if not entry.owner:
         return True
@@ -102,14 +103,15 @@ def orphaned(entry: Entry, me: str, now: datetime) -> bool:
     local = _local(entry.owner)
     if local is False:
         return True
-    if entry.lease_until is None:
-        return local is None
+    if entry.lease_until is None:  # written before leases: gone a lease after its last write
+        return local is None and entry.updated_at + LEASE <= now
     return entry.lease_until <= now
 
 
 def adopt_orphans(ledger: Ledger, me: str, now: datetime) -> list[Entry]:
     """Take over every row in flight whose owner is gone; return the rows now ``me``'s."""
     adopted = []
+    now = ledger.shared_time(now)  # leases are judged by the clock they are written in
     for entry in ledger.in_flight():
         if orphaned(entry, me, now):
             mine = ledger.adopt(entry, me, now)  # None: another process adopted it first
@@ -123,26 +125,26 @@ def adopt_orphans(ledger: Ledger, me: str, now: datetime) -> list[Entry]:
 MAX_SKEW = timedelta(seconds=10)  # leases are compared across machines: clocks must agree
 
 
-def check_clock(ledger: Ledger, now: datetime) -> None:
+def check_clock(ledger: Ledger, clock: Callable[[], datetime]) -> None:
     """Refuse to run on a shared database whose server's clock this machine's disagrees with.
 
-    Each daemon writes and judges leases by its own clock; a clock far off would
-    take a live daemon's rows for orphans (or keep a dead one's). SQLite is one
-    machine's: nothing to compare.
+    Leases and turns are kept in the server's clock (``Ledger.shared_time``), but
+    what falls due is decided by each daemon's own: clocks far apart would post
+    one occurrence at different instants. SQLite is one machine's.
     """
     if ledger.engine.dialect.name != "postgresql":
         return
     try:
-        with ledger.engine.connect() as connection:
-            server = connection.execute(select(func.now())).scalar_one()
-    except SQLAlchemyError as exc:
+        skew = ledger.measure_skew(clock)
+    except SolidarityError:
+        raise
+    except Exception as exc:
         raise LedgerError(f"the database's clock could not be read: {exc}") from None
-    skew = now - server
     if abs(skew) > MAX_SKEW:
         raise SolidarityError(
             f"this machine's clock is {abs(skew).total_seconds():.0f} s "
             f"{'ahead of' if skew > timedelta(0) else 'behind'} the database server's; daemons "
-            f"sharing a database compare leases, so clocks must agree within "
+            f"sharing a database must agree on the time within "
             f"{MAX_SKEW.total_seconds():.0f} s (set up NTP: timedatectl, chrony)"
         )
 
@@ -164,7 +166,7 @@ class Lease:
 
     def start(self) -> Lease:
         """Start renewing, once this machine's clock is known to agree with the database's."""
-        check_clock(self.ledger, self.clock())
+        check_clock(self.ledger, self.clock)
         self._thread.start()
         return self
 
@@ -182,6 +184,7 @@ class Lease:
     def _renew(self) -> None:
         while not self._stop.wait(RENEW_EVERY.total_seconds()):
             try:
+                self.ledger.measure_skew(self.clock)  # clocks drift: the server's is shared
                 self.ledger.renew(self.owner, self.clock())
             except Exception as exc:  # the database may be away for a moment
                 log.warning("renewing this process's leases failed: %s", exc)

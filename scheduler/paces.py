@@ -7,7 +7,9 @@ come), so three daemons do not post to one account three times as fast. A limit
 a platform declares (``Retry-After`` or a reset header on a 429, a login limit)
 is written there too, and every daemon's lane for that account waits it out. The
 limits in force are read at most every half second, in one query, so an account
-without a pace costs no query per post.
+without a pace costs no query per post. These times are kept in the ledger's shared
+clock (``Ledger.shared_time``: the database server's on PostgreSQL), so daemons
+whose clocks differ a little still agree.
 """
 
 from __future__ import annotations
@@ -34,12 +36,15 @@ class SharedPace:
     """Ask the ledger whose turn it is on an account, across every daemon on it."""
 
     def __init__(
-        self, ledger: Ledger, owner: str, monotonic: Callable[[], float] = time.monotonic
+        self,
+        ledger: Ledger,
+        owner: str,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ledger = ledger
         self.owner = owner
         self.monotonic = monotonic
-        self._limits: dict[str, datetime] = {}
+        self._limits: dict[str, datetime] = {}  # account: until, in this process's clock
         self._read_at: float | None = None
         self._lock = threading.Lock()
 
@@ -65,13 +70,14 @@ class SharedPace:
         c = PACES.c
         try:
             with self.ledger.engine.begin() as connection:
+                ends = self.ledger.shared_time(until)
                 moved = connection.execute(
                     update(PACES)
-                    .where(c.account == account, c.next_at < until)
-                    .values(next_at=until, owner=self.owner, why=why[:500])
+                    .where(c.account == account, c.next_at < ends)
+                    .values(next_at=ends, owner=self.owner, why=why[:500])
                 ).rowcount
                 if not moved:
-                    _insert_if_new(connection, account, until, self.owner, why[:500])
+                    _insert_if_new(connection, account, ends, self.owner, why[:500])
         except SQLAlchemyError as exc:
             log.warning("%s: the platform's limit could not be shared (%s)", account, exc)
             return
@@ -80,17 +86,22 @@ class SharedPace:
                 self._limits[account] = until
 
     def _take(self, account: str, pace: timedelta, now: datetime) -> datetime | None:
-        c, following = PACES.c, now + pace
+        c = PACES.c
         with self.ledger.engine.begin() as connection:
+            start = self.ledger.shared_time(now)
             taken = connection.execute(
                 update(PACES)
-                .where(c.account == account, c.next_at <= now)
-                .values(next_at=following, owner=self.owner, why=None)
+                .where(c.account == account, c.next_at <= start)
+                .values(next_at=start + pace, owner=self.owner, why=None)
             ).rowcount
-            if taken or _insert_if_new(connection, account, following, self.owner, None):
+            if taken or _insert_if_new(connection, account, start + pace, self.owner, None):
                 return None
-            found = connection.execute(select(c.next_at).where(c.account == account)).scalar()
-        return found if found is not None and found > now else now + timedelta(milliseconds=50)
+            found: datetime | None = connection.execute(
+                select(c.next_at).where(c.account == account)
+            ).scalar()
+        if found is None or found <= start:  # moved on meanwhile: ask again in a moment
+            return now + timedelta(milliseconds=50)
+        return now + (found - start)
 
     def _limits_in_force(self, now: datetime) -> dict[str, datetime]:
         with self._lock:
@@ -99,8 +110,9 @@ class SharedPace:
                 return self._limits
             c = PACES.c
             with self.ledger.engine.connect() as connection:
-                rows = connection.execute(select(c.account, c.next_at).where(c.next_at > now))
-                self._limits = {account: at for account, at in rows}
+                start = self.ledger.shared_time(now)
+                rows = connection.execute(select(c.account, c.next_at).where(c.next_at > start))
+                self._limits = {account: now + (at - start) for account, at in rows}
             self._read_at = self.monotonic()
             return self._limits
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,7 +32,7 @@ def live_owner() -> Iterator[str]:
             break
         time.sleep(0.01)
     try:
-        yield f"{node()}:{child.pid}"
+        yield f"{node()}:{child.pid}:live"
     finally:
         child.kill()
         child.wait()
@@ -122,6 +122,10 @@ def test_of_two_processes_adopting_one_orphan_one_wins(ledger_url: str) -> None:
     row = ledger.claim_sending(c, ["text"], now, "gone-host:1:aa")
     assert row is not None
     later = now + timedelta(minutes=1)
+    assert adopt_orphans(ledger, "one:1:bb", now + timedelta(seconds=10)) == []  # its lease runs
+    ledger.release("gone-host:1:aa", later)  # as if it ran out
+    row = ledger.get(c.key)
+    assert row is not None
     first = adopt_orphans(ledger, "one:1:bb", later)
     second = adopt_orphans(ledger, "two:2:cc", later)
     assert [e.owner for e in first] == ["one:1:bb"] and second == []
@@ -129,7 +133,7 @@ def test_of_two_processes_adopting_one_orphan_one_wins(ledger_url: str) -> None:
         ledger.sent(row, ["1"], None, later)
     renewed = ledger.renew("one:1:bb", later + timedelta(seconds=5))
     found = ledger.get(c.key)
-    assert renewed == 1 and found is not None
+    assert renewed == 1 and found is not None and found.lease_until is not None
     assert found.lease_until == later + timedelta(seconds=35)
     assert ledger.release("one:1:bb", later + timedelta(seconds=6)) == 1
     assert adopt_orphans(ledger, "two:2:cc", later + timedelta(seconds=7))[0].owner == "two:2:cc"
@@ -140,7 +144,7 @@ def test_a_pid_is_trusted_only_within_its_own_pid_namespace() -> None:
     """Containers sharing a host name each run their daemon as pid 1: only leases tell them apart."""
     import os
     import socket
-    from datetime import UTC, datetime
+    from datetime import datetime
 
     from scheduler.ledger import Entry
     from scheduler.owners import orphaned

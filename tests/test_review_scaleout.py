@@ -208,14 +208,6 @@ def adopted_mid_request(
     return page, row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clock skew: a lease is written with the owner's clock and judged with the "
-    "adopter's (owners.orphaned: lease_until <= now); check_clock lets each daemon be "
-    "10 s off the server, so two may be 20 s apart: with A's renewal half a second late "
-    "(the write lock, a slow commit), B adopts A's row while its request is on the wire, "
-    "reads the Page back (nothing there yet) and posts again",
-)
 def test_daemons_whose_clocks_agree_with_the_server_never_take_a_live_daemons_row(
     tmp_path: Path, postgres: PostgresFactory
 ) -> None:
@@ -241,35 +233,25 @@ def a_dead_pid() -> int:
     return child.pid
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="owners.node: the host name plus the pid namespace's inode, and every host's "
-    "initial pid namespace is 4026531836: two machines left with one default host name "
-    "('localhost', 'raspberrypi', 'debian') name themselves alike, so each judges the "
-    "other's pids by its own process table (owners._local) and adopts the other's live "
-    "rows at once, lease or not: the post goes out twice",
-)
-def test_two_machines_sharing_a_default_host_name_leave_each_others_rows_alone(
-    tmp_path: Path, postgres: PostgresFactory
-) -> None:
-    theirs = f"{node()}:{a_dead_pid()}:aaaa"  # a daemon on the other machine, alive there
-    page, row = adopted_mid_request(
-        tmp_path, postgres(), theirs, f"{node()}:{os.getpid()}:bbbb", timedelta(0)
-    )
-    assert [m for m, _ in page.posts] == ["Free the journalists"]
-    assert row.owner == theirs
+def test_two_machines_sharing_a_default_host_name_leave_each_others_rows_alone() -> None:
+    """Machines both called "debian" differ by boot id: a pid is judged only on its own boot."""
+    from scheduler.ledger import Entry
+    from scheduler.owners import orphaned
+
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    assert f"@{boot}." in node()
+    other_machine = node().replace(boot, "0" * 8)  # the same host name and pid namespace
+    row = Entry(
+        1, "k", "c", "one", "hr-facebook", "facebook", None, T, "sending", (), None,
+        None, 1, None, None, T, T, None, f"{other_machine}:{a_dead_pid()}:aaaa", None, (),
+        T + timedelta(seconds=20),
+    )  # fmt: skip
+    assert not orphaned(row, f"{node()}:{os.getpid()}:bbbb", T)  # its lease runs
 
 
 ONE = Claim(KEY_OF_ONE, "c", "one", "hr-facebook", "facebook", None, T)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger.adopt is conditional on (id, status, owner) as read, not on the lease: "
-    "a renewal that commits between an adopter's read (lease seen expired) and its "
-    "UPDATE does not stop it; a 21 s stall of one renewal (less than the 30 s lease) "
-    "loses a live daemon its rows",
-)
 def test_a_lease_renewed_after_an_adopter_read_it_keeps_its_row(ledger_url: str) -> None:
     mine, theirs = opened(ledger_url), opened(ledger_url)
     a, b = "host-a:101:aaaa", "host-b:202:bbbb"
@@ -311,14 +293,6 @@ def old_daemon_here() -> Iterator[str]:
         child.wait()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a row without a lease, written by a daemon of the version before 0003 that "
-    "still runs during a rolling upgrade, is adopted at once (owners.orphaned: lease None "
-    "and 'not of this host'); on its own host too, since node() now carries the pid "
-    "namespace and no longer matches the bare host name that version wrote; the old "
-    "daemon retries the row by id alone: two posts",
-)
 @pytest.mark.parametrize("where", ["another host", "this host"])
 def test_a_live_pre_0003_daemons_row_is_not_adopted_at_once(
     postgres: PostgresFactory, old_daemon_here: str, where: str
@@ -423,13 +397,6 @@ def terminate_connections(url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lanes._turn calls the shared turn (sharing._shared_turn: ledger.get, outside "
-    "paces' fail-open) outside turns._process's handling: one LedgerError there (the "
-    "database restarted) drops the key from its lane for good, while the lease thread "
-    "keeps renewing the row: left retrying forever, never sent",
-)
 def test_a_database_blip_at_a_paced_accounts_turn_does_not_drop_the_row(
     tmp_path: Path, postgres: PostgresFactory
 ) -> None:
@@ -480,12 +447,6 @@ posts:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the same LedgerError in lanes._turn's shared turn drops a new occurrence that "
-    "waits for its account's pace: it has no row, is never sent, and nothing says so "
-    "(nothing dropped silently)",
-)
 def test_a_database_blip_at_a_paced_accounts_turn_does_not_drop_a_new_occurrence(
     tmp_path: Path, postgres: PostgresFactory
 ) -> None:
@@ -518,13 +479,6 @@ def test_a_database_blip_at_a_paced_accounts_turn_does_not_drop_a_new_occurrence
 # -- a reload racing another daemon's ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon._cancel_gone settles a gone daemon's row with no RowTakenError (or "
-    "LedgerError) handling: when another daemon settles or adopts it first, the "
-    "exception escapes reload after the new files are in force, and the rest of the "
-    "reload (new posts within grace, the next wake, rechecking holds) is skipped",
-)
 def test_a_reload_that_loses_a_row_to_another_daemons_reload_still_completes(
     tmp_path: Path, postgres: PostgresFactory
 ) -> None:
@@ -564,21 +518,17 @@ def test_a_reload_that_loses_a_row_to_another_daemons_reload_still_completes(
 # -- the shared pace across clocks that check_clock accepts -------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="paces._take compares next_at (written with one daemon's clock) with another's "
-    "now: with clocks 10 s apart (within check_clock's bound), the default 2 s pace is "
-    "no pace at all between two daemons, and the other way round one waits 12 s",
-)
 def test_the_default_pace_holds_between_daemons_whose_clocks_are_10_s_apart(
     postgres: PostgresFactory,
 ) -> None:
     from scheduler.paces import SharedPace
 
-    ledger = opened(postgres())
-    tick = Ticker()
-    behind, ahead = SharedPace(ledger, "host-a:1:aa", tick), SharedPace(ledger, "host-b:2:bb", tick)
-    pace, skew = timedelta(seconds=2), timedelta(seconds=10)
+    url = postgres()
+    tick, pace, skew = Ticker(), timedelta(seconds=2), timedelta(seconds=10)
+    here, there = opened(url), opened(url)  # each daemon its own ledger, its own clock
+    here.measure_skew(lambda: T)
+    there.measure_skew(lambda: T + skew)
+    behind, ahead = SharedPace(here, "host-a:1:aa", tick), SharedPace(there, "host-b:2:bb", tick)
     assert behind.turn("m", pace, T) is None  # A posts at T (its clock)
     # at the same instant, B (its clock 10 s ahead) asks: it must wait A's pace out
     assert ahead.turn("m", pace, T + skew) is not None
