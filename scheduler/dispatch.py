@@ -177,7 +177,13 @@ class Dispatcher:
         return self._limits[account.name]
 
     def attempt(
-        self, entry: Entry, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
+        self,
+        entry: Entry,
+        lc: LoadedCampaign,
+        post: Post,
+        occ: Occurrence,
+        account: Account,
+        gate: Callable[[], None] = lambda: None,
     ) -> Entry:
         """Make one try of a row and record its outcome.
 
@@ -185,7 +191,11 @@ class Dispatcher:
         out); a retry sends exactly the parts tried before. A retryable error
         leaves the row ``retrying`` with ``next_attempt_at``; an uncertain one on
         a platform that can be read back leaves it ``sending``, to be read back
-        at ``next_attempt_at`` before anything is sent again.
+        at ``next_attempt_at`` before anything is sent again. ``gate`` is the
+        last look before the row is marked ``sending``: rendering may have asked
+        the platform for its live limit (a slow request), and a hold made
+        meanwhile must still stop the post. It raises to stop it; nothing of the
+        row is changed then.
         """
         adapter = self.adapter(account)
         parts = entry.parts
@@ -198,17 +208,26 @@ class Dispatcher:
             out = outgoing(self.project, lc, post, occ, parts, self.clock())
         except PartMediaError as exc:
             return self.ledger.failed(entry, f"not sent: {exc}", self.clock())
+        gate()
         return self._publish(self.ledger.sending(entry, out.parts, self.clock()), adapter, out)
 
     def attempt_new(
-        self, claim: Claim, lc: LoadedCampaign, post: Post, occ: Occurrence, account: Account
+        self,
+        claim: Claim,
+        lc: LoadedCampaign,
+        post: Post,
+        occ: Occurrence,
+        account: Account,
+        gate: Callable[[], None] = lambda: None,
     ) -> Entry | None:
         """Make the first try of an occurrence that has no row yet; None if another has it.
 
         The row is claimed as it goes out (``claim_sending``): one write before
         the request instead of two. Until then the occurrence lives only in this
         process; if it dies, the next start's catch-up finds the occurrence
-        without a row and sends it within grace, or records it missed.
+        without a row and sends it within grace, or records it missed. ``gate``
+        is the last look before the claim (see :meth:`attempt`); when it raises,
+        no row is written.
         """
         adapter = self.adapter(account)
         found = self._render(lc, post, occ, account, adapter)
@@ -224,6 +243,7 @@ class Dispatcher:
                 if entry is None
                 else self.ledger.failed(entry, f"not sent: {exc}", self.clock())
             )
+        gate()
         entry = self.ledger.claim_sending(claim, out.parts, self.clock(), self.owner)
         return None if entry is None else self._publish(entry, adapter, out)
 

@@ -2,9 +2,13 @@
 
 :class:`Turns` is the half of the daemon that acts on one occurrence at a time:
 a first send (decide, claim as it goes out, try once), a row in flight (read
-back, retry, settle), and what waits on a hold (until it is lifted or its grace
-ends; of a repeating series only the newest waits). The other half,
-:class:`scheduler.daemon.Daemon`, wakes, plans and reloads.
+back, retry, settle), and what waits on a hold (:mod:`scheduler.holdwaits`).
+The other half, :class:`scheduler.daemon.Daemon`, wakes, plans and reloads.
+
+A send is decided twice: when its lane's turn comes, and again right before its
+row is claimed or marked ``sending`` (the dispatcher's ``gate``), because
+readying it may take a request of its own (the live limit, up to 30 s) and a
+hold made meanwhile must still stop it.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from scheduler import decision as d
 from scheduler.alerts import Alerts
@@ -22,28 +26,32 @@ from scheduler.clockwork import Clockwork
 from scheduler.dispatch import Dispatcher, claim_for, log_delivery
 from scheduler.errors import RenderError, RowTakenError, SolidarityError
 from scheduler.holdbook import HoldBook
+from scheduler.holdwaits import HoldWaits, Pending
 from scheduler.lanes import Lanes
 from scheduler.ledger import IN_FLIGHT, Claim, Entry, Ledger
-from scheduler.locate import Located, due_of, locate, repeats, replacements
+from scheduler.locate import Located, due_of, locate, replacements
+from scheduler.owners import orphaned
 from scheduler.project import Project
 from scheduler.silence import Silence
 from scheduler.timeutil import format_duration
 
+__all__ = ["BUSY_PAUSE", "TROUBLE_PAUSE", "Pending", "Stopped", "Turns"]
+
 log = logging.getLogger("scheduler.daemon")
 
 TROUBLE_PAUSE = timedelta(minutes=1)  # wait after the ledger failed, before trying again
-HOLD_POLL = timedelta(seconds=1)  # while something waits on a hold: look for its lifting
+BUSY_PAUSE = timedelta(seconds=1)  # a key another thread looks at is queued again this soon
 
 
-class Pending(NamedTuple):
-    """A due occurrence waiting in this process, not yet claimed, with the files it came from."""
+class Stopped(Exception):
+    """A hold made while an occurrence was readied (its live limit asked for) stops it now."""
 
-    claim: Claim
-    project: Project
-    located: Located
+    def __init__(self, decision: d.Hold | d.Miss) -> None:
+        super().__init__(decision.reason)
+        self.decision = decision
 
 
-class Turns:
+class Turns(HoldWaits):
     """Carry out decisions on occurrences and rows; the daemon builds the state it uses."""
 
     ledger: Ledger
@@ -112,71 +120,6 @@ class Turns:
         if entry.status == "sent":
             self.silence.sent(entry.account, entry.sent_at or self.clockwork.now())
 
-    # -- holds -------------------------------------------------------------------
-
-    def _hold_wait(
-        self, key: str, account: str, reason: str, until: datetime, pending: Pending | None = None
-    ) -> None:
-        """Keep an occurrence waiting on a hold until it is lifted, or until ``until``."""
-        if not self.wait_for_holds:  # the next run decides again
-            self._pending.pop(key, None)
-            self.left_held.append((key, reason))
-            log.info("%s %s: %s; not sent by this run", key, account, reason)
-            return
-        now = self.clockwork.now()
-        with self._busy_lock:
-            if pending is not None:  # of a series, only the newest waits
-                occ = pending.located[2]
-                series = (occ.campaign, occ.post, occ.account, occ.person)
-                older = self._series.get(series)
-                if older is not None and older != key and repeats(pending.located[1]):
-                    self._supersede(older, occ.scheduled_for, now)
-                self._series[series] = key
-            first = not self._held
-            self._held[key] = (account, until)
-        self.clockwork.call_at(until, lambda: self._unhold(key), f"held:{key}")
-        if first:
-            self.clockwork.call_at(now + HOLD_POLL, self._poll_holds, "holds")
-
-    def _supersede(self, key: str, newer: datetime, now: datetime) -> None:
-        """End a held first send that a newer occurrence of its series replaces (lock held)."""
-        pending = self._pending.pop(key, None)
-        self._held.pop(key, None)
-        self.clockwork.cancel(f"held:{key}")
-        if pending is not None:
-            reason = f"superseded by the occurrence of {newer:%Y-%m-%d %H:%M %Z}"
-            self._final(self.ledger.record(pending.claim, "missed", reason, now))
-
-    def _unhold(self, key: str) -> None:
-        """Decide again about one held occurrence (its grace or retry window is over)."""
-        with self._busy_lock:
-            found = self._held.pop(key, None)
-        if found is not None:
-            self.lanes.put(found[0], key)
-
-    def _poll_holds(self) -> None:
-        """While something waits on a hold, read the ledger's holds; a lifted one lets it go.
-
-        Any request may read a change first: what counts is whether the holds
-        changed since what waits was last decided, not whether this read saw it.
-        """
-        self.book.refresh()
-        if self.book.changes != self._holds_seen:
-            self.recheck_held()
-        with self._busy_lock:
-            waiting = bool(self._held)
-        if waiting:
-            self.clockwork.call_at(self.clockwork.now() + HOLD_POLL, self._poll_holds, "holds")
-
-    def recheck_held(self) -> None:
-        """Decide again about everything waiting on a hold (holds changed)."""
-        self._holds_seen = self.book.changes
-        with self._busy_lock:
-            held, self._held, self._series = self._held, {}, {}
-        for key, (account, _until) in held.items():
-            self.clockwork.cancel(f"held:{key}")
-            self.lanes.put(account, key)
-
     # -- sending -----------------------------------------------------------------
 
     def _retry_at(self, entry: Entry) -> None:
@@ -199,8 +142,17 @@ class Turns:
             self._busy.discard(key)
 
     def _process(self, account: str, key: str) -> None:
-        """Send one queued occurrence or row (a lane's turn): decide, read back if needed, try once."""
+        """Send one queued occurrence or row (a lane's turn): decide, read back if needed, try once.
+
+        A key another thread looks at (a reload) is queued again a moment later:
+        this turn may be a retry's, and nothing else would queue it again.
+        """
         if not self._take(key):
+            self.clockwork.call_at(
+                self.clockwork.now() + BUSY_PAUSE,
+                lambda: self.lanes.put(account, key),
+                f"busy:{key}",
+            )
             return
         started = time.monotonic()
         try:
@@ -259,9 +211,12 @@ class Turns:
         if not isinstance(decided, d.Send):
             return self._apply(decided, Pending(claim, self.project, found), now)
         try:
-            entry = self.dispatcher.attempt_new(claim, *found)
+            entry = self.dispatcher.attempt_new(claim, *found, gate=self._gate(due))
         except RenderError as exc:  # a file problem: held until the template is fixed
             return self._render_problem(Pending(claim, self.project, found), due, exc, now)
+        except Stopped as exc:  # held while it was readied: nothing was written
+            pending = Pending(claim, self.project, found)
+            return self._apply(exc.decision, pending, self.clockwork.now())
         if entry is None:  # the key has a row: another process's, or this one's, half-done
             row = self.ledger.get(claim.key)
             if row is None or row.owner != self.owner or row.status not in IN_FLIGHT:
@@ -333,12 +288,35 @@ class Turns:
                 now,
             )
         decided = d.decide(due, now, holds=self.book.current(), in_flight_until=window_ends)
+        if not isinstance(decided, (d.Hold, d.Miss)):
+            try:
+                gate = self._gate(due, window_ends)
+                return self.dispatcher.attempt(entry, lc, post, occ, account, gate)
+            except Stopped as exc:  # held while it was readied: the row is as it was
+                decided, now = exc.decision, self.clockwork.now()
         if isinstance(decided, d.Hold):
             self._hold_wait(entry.key, entry.account, decided.reason, decided.until)
             return None
-        if isinstance(decided, d.Miss):
-            return self.ledger.settle(entry, "held", decided.reason, now)
-        return self.dispatcher.attempt(entry, lc, post, occ, account)
+        return self.ledger.settle(entry, "held", decided.reason, now)
+
+    def _gate(self, due: d.Due, in_flight_until: datetime | None = None) -> Callable[[], None]:
+        """Return the last look before a request: it raises :class:`Stopped` if a hold now covers it.
+
+        The holds in force are read from memory (the ledger's at most every half second).
+        """
+
+        def gate() -> None:
+            decided = d.decide(
+                due,
+                self.clockwork.now(),
+                holds=self.book.current(),
+                in_flight_until=in_flight_until,
+                queued=in_flight_until is None,
+            )
+            if isinstance(decided, (d.Hold, d.Miss)):
+                raise Stopped(decided)
+
+        return gate
 
     def _requeue_replacements(self, entry: Entry | Claim) -> None:
         """When a release changed whom a rotating slot features, queue the new person's post."""
@@ -349,3 +327,34 @@ class Turns:
             if occ.key not in taken and occ.key not in self._pending:
                 self._pending[occ.key] = Pending(claim_for(occ, account), self.project, located)
                 self.lanes.put(occ.account, occ.key)
+
+    def _cancel_gone(self) -> None:
+        """Skip, with the reason, the unsent rows whose occurrence the new files no longer have.
+
+        Each row on its own: one another daemon settled or took first is theirs
+        (each daemon's reload looks at the gone daemons' rows), and one that
+        cannot be written now is skipped at its next turn; the reload goes on.
+        """
+        now = self.clockwork.now()
+        try:
+            rows = self.ledger.in_flight()
+        except SolidarityError as exc:  # each row is skipped at its turn instead
+            log.error("reload: the rows in flight could not be read: %s", exc)
+            return
+        shared = self.ledger.shared_time(now)  # leases are in the ledger's clock
+        for entry in rows:
+            theirs = entry.owner != self.owner and not orphaned(entry, self.owner, shared)
+            if entry.status == "sending" or theirs or not self._take(entry.key):
+                continue
+            try:
+                found = self._locate(entry)
+                if isinstance(found, str):
+                    settled = self.ledger.settle(entry, "skipped", found, now)
+                    self.clockwork.cancel(f"retry:{entry.key}")  # only once it is settled
+                    self._final(settled)
+            except RowTakenError as exc:  # another daemon settled or adopted it first
+                log.info("%s", exc)
+            except SolidarityError as exc:
+                log.error("reload: %s could not be skipped now: %s", entry.key, exc)
+            finally:
+                self._release(entry.key)

@@ -335,13 +335,6 @@ class Ticker:
         return self.now
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="holds are read once, when the lane decides (turns._first: d.decide with "
-    "book.current()), then the live limit is fetched (dispatch._render -> live_limit, a "
-    "request of up to 30 s) and the post goes out without another look: a hold made "
-    "5 s before the post is not obeyed",
-)
 def test_a_hold_made_while_the_instance_is_slow_to_answer_stops_the_post(
     tmp_path: Path, ledger_url: str
 ) -> None:
@@ -569,13 +562,6 @@ def test_a_file_hold_of_one_daemon_stays_listed_when_another_starts(
 # -- a retry that falls due while a reload looks at its row --------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon._cancel_gone takes every row of this process in flight (turns._take) "
-    "while it looks at it; a retry timer firing then (the clockwork's thread, the reload "
-    "on its own) finds the key busy and turns._process returns: the retry is never "
-    "queued again, and the lease thread keeps the row this daemon's: retrying forever",
-)
 def test_a_retry_due_during_a_reload_still_goes_out(tmp_path: Path, ledger_url: str) -> None:
     from tests.test_daemon import Platforms, telegram_429
 
