@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -57,11 +58,13 @@ from scheduler.ledgerschema import (
 from scheduler.ledgerwrites import (
     INCREMENT,
     LEASE,
+    RETRY_PAUSES,
     TEXTS,
     Write,
     new_row,
     program_error,
     storable,
+    transient,
 )
 from scheduler.redact import redact_optional
 
@@ -307,7 +310,7 @@ class Ledger(Reads):
         values["updated_at"] = now
         where = (entry.id, entry.status, entry.owner)
         lease = (entry.lease_until,) if lease_as_read else None
-        found = self._submit(Write(values, where=where, lease=lease))
+        found = self._submit(Write(values, where=where, lease=lease, key=entry.key))
         if found is None:
             current = self.get(entry.key)
             now_is = (
@@ -322,17 +325,43 @@ class Ledger(Reads):
         return found
 
     def _submit(self, update: Write) -> Entry | None:
-        """Queue a write for the next group commit, take part in it, return its row."""
-        with self._queue_lock:
-            self._queue.append(update)
-        with self._writing:
-            if not update.done:
+        """Write a row in a commit of its own (PostgreSQL) or the next group commit (SQLite).
+
+        On PostgreSQL each write is its own one-statement transaction: daemons
+        sharing a database never deadlock on each other's batches. A transient
+        failure (a deadlock, a lost connection, a locked file) is tried again a
+        few times, so that what a platform did (``sent`` above all) is recorded.
+        """
+        retried = False
+        for pause in (*RETRY_PAUSES, None):
+            update.done, update.error, update.cause, update.row = False, None, None, None
+            if self.engine.dialect.name == "postgresql":
+                self._commit([update])
+            else:
                 with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
+                    self._queue.append(update)
+                with self._writing:
+                    if not update.done:
+                        with self._queue_lock:
+                            batch, self._queue = self._queue, []
+                        self._commit(batch)
+            if update.error is None or pause is None or not transient(update.cause):
+                break
+            log.warning("the ledger could not be written (%s); trying again", update.error)
+            retried = True
+            time.sleep(pause)
         if update.error is not None:
             raise update.error
+        if update.row is None and retried:  # its first try may have committed, unanswered
+            return self._recovered(update)
         return update.row
+
+    def _recovered(self, update: Write) -> Entry | None:
+        """Return the row an unanswered try of this write committed, if it did."""
+        row = self.get(update.key)
+        was = update.where or (0, None, None)
+        wanted = update.values.get("status", was[1]), update.values.get("owner", was[2])
+        return row if row is not None and (row.status, row.owner) == wanted else None
 
     def _commit(self, batch: list[Write]) -> None:
         """Run waiting updates in one transaction (the write lock is held).
@@ -354,6 +383,7 @@ class Ledger(Reads):
             for i, update in enumerate(batch):
                 # the update that failed gets its own error (a bug keeps its traceback)
                 update.error = bug if i == len(rows) and bug is not None else error
+                update.cause = exc
         else:
             for update, row in zip(batch, rows, strict=True):
                 update.row = row

@@ -35,9 +35,14 @@ class Write:
     where: tuple[int, str, str | None] | None = None  # id, status, owner the change expects
     insert: bool = False  # a new row (values as _row gives them), unless its key is taken
     lease: tuple[datetime | None] | None = None  # the lease the change expects too (adopting)
+    key: str = ""  # the row's key (a new row's is in values)
     row: Entry | None = None
     error: Exception | None = None
+    cause: Exception | None = None  # what the database raised, when it failed
     done: bool = False
+
+    def __post_init__(self) -> None:
+        self.key = self.key or str(self.values.get("key", ""))
 
     def statement(self, dialect: str) -> tuple[Insert | Update, dict[str, Any]]:
         """Return the Core statement and its parameters."""
@@ -124,3 +129,21 @@ def program_error(exc: Exception) -> Exception | None:
     if isinstance(exc, StatementError) and isinstance(exc.orig, Exception):
         return exc.orig  # a column's conversion refused a value: the bug itself
     return exc
+
+
+RETRY_PAUSES = (0.05, 0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between tries of a transient failure
+_TRANSIENT_STATES = ("40P01", "40001", "55P03", "57P01", "57P02", "57P03")  # deadlock & kin
+
+
+def transient(exc: Exception | None) -> bool:
+    """Say whether a write failed for a moment only: worth trying again as it was."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    return (
+        state in _TRANSIENT_STATES
+        or state.startswith("08")  # connection exceptions
+        or "database is locked" in str(exc.orig)
+    )
