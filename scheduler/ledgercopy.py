@@ -11,7 +11,9 @@ where a table is declared there, the databases' own types elsewhere.
 
 It refuses, changing nothing, when the source does not exist, when source and
 target are one database, when a daemon runs on a SQLite source (its lock is
-held), and when the target has a row in any table. After the copy PostgreSQL's
+held) or on any source (a row in flight whose lease has not run out, judged by
+the source database's own clock: PostgreSQL's, or this machine's for SQLite),
+and when the target has a row in any table. After the copy PostgreSQL's
 id sequences are moved past the copied ids, so that new rows get fresh ones.
 """
 
@@ -22,16 +24,30 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Integer, MetaData, Table, func, insert, select, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    func,
+    insert,
+    inspect,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from scheduler.errors import LedgerError, SolidarityError
-from scheduler.ledger import Base, Ledger
+from scheduler.ledger import IN_FLIGHT, LEASE, TABLE, Base, Ledger
 from scheduler.redact import masked_url
 
 BATCH = 2000  # rows read and written at a time: flat memory for a ledger of any size
@@ -110,8 +126,50 @@ def _refuse(source_url: str, target_url: str, source_name: str, target_name: str
                     f"the source and the target are the same database ({source_name})"
                 )
             _refuse_rows(target.engine, target_name)
+            _refuse_in_flight(source.engine, source_name)
         except SQLAlchemyError as exc:
             raise LedgerError(f"cannot read the ledgers: {_cause(exc)}") from None
+
+
+def _refuse_in_flight(source: Engine, name: str) -> None:
+    """Refuse a source that a daemon still sends from: a row in flight whose lease runs.
+
+    Rows written before leases count as alive a lease after their last write.
+    The source is not migrated yet: it may predate leases, or have no table.
+    """
+    found = inspect(source)
+    if not found.has_table(TABLE.name):
+        return
+    c = TABLE.c
+    leased = "lease_until" in {column["name"] for column in found.get_columns(TABLE.name)}
+    with source.connect() as connection:
+        now = _database_now(connection)
+        recent = c.updated_at > now - LEASE
+        alive = (
+            or_(c.lease_until > now, and_(c.lease_until.is_(None), recent)) if leased else recent
+        )
+        query = (
+            select(c.key, c.owner)
+            .where(c.status.in_(list(IN_FLIGHT)), c.owner != "", alive)
+            .order_by(c.updated_at)
+        )
+        live = connection.execute(query).all()
+    if live:
+        owners = sorted({row.owner for row in live})
+        raise LedgerError(
+            f"daemons still send from {name}: {len(live)} row(s) in flight with a lease that "
+            f"has not run out (the first {live[0].key}; owned by {', '.join(owners[:3])}); "
+            f"stop every daemon on it, wait {LEASE.total_seconds():.0f} s, then copy "
+            "(nothing was copied)"
+        )
+
+
+def _database_now(connection: Connection) -> datetime:
+    """Return the time in the clock the database's leases are written in (aware UTC)."""
+    if connection.dialect.name == "postgresql":  # the server's, shared by every daemon on it
+        found: datetime = connection.execute(select(func.timezone("UTC", func.now()))).scalar_one()
+        return found.replace(tzinfo=UTC)
+    return datetime.now(UTC)  # SQLite: this machine's, the only one writing it
 
 
 @contextlib.contextmanager

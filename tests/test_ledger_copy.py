@@ -216,6 +216,29 @@ def test_a_running_daemons_lock_makes_it_refuse(tmp_path: Path, source: str) -> 
     assert not target.exists()
 
 
+def test_a_postgresql_source_a_daemon_still_sends_from_is_refused(
+    tmp_path: Path, postgres: PostgresFactory
+) -> None:
+    """No lock tells on PostgreSQL: a row in flight whose lease runs (the server's clock) does."""
+    url, target = postgres(), f"sqlite:///{tmp_path / 'new.db'}"
+    ledger = Ledger.open(url)
+    now = datetime.now(UTC)  # the daemon's clock agrees with the server's (check_clock)
+    claim = Claim("c/p/m/2026-03-10T07:05:00Z/-", "c", "p", "m", "mastodon", None, NOW)
+    entry = ledger.claim_sending(claim, ["on the wire"], now, "host-b:202:bbbb")
+    assert entry is not None
+    result = solidarity(tmp_path, "copy-ledger", "--db", url, "--to", target)
+    assert result.returncode == 1, result.stdout
+    assert "daemons still send from" in result.stderr and "host-b:202:bbbb" in result.stderr
+    assert "Traceback" not in result.stderr
+    with ledger.engine.begin() as connection:  # the daemon stopped: its lease ran out
+        connection.execute(
+            TABLE.update().values(lease_until=now - timedelta(seconds=1), updated_at=now)
+        )
+    ledger.close()
+    result = solidarity(tmp_path, "copy-ledger", "--db", url, "--to", target)
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_missing_source_is_an_error_not_an_empty_copy(tmp_path: Path) -> None:
     target = tmp_path / "new.db"
     result = solidarity(
