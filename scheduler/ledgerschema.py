@@ -52,19 +52,22 @@ class Delivery(Base):
         Index("ix_deliveries_recent", "campaign", "post", "account", "status", "sent_at"),
         # `status`: a campaign's last sends, failures and uncertain rows, newest first
         Index("ix_deliveries_campaign_status", "campaign", "status", "scheduled_for", "id"),
-        # `history`'s pages: a keyset of (scheduled_for, id)
+        # `history`'s pages: a keyset of (scheduled_for, id); and `history --campaign`'s
         Index("ix_deliveries_scheduled_id", "scheduled_for", "id"),
+        Index("ix_deliveries_campaign_time", "campaign", "scheduled_for", "id"),
+        # rows in flight (start-up, leases, orphans), and recent failures, oldest first
+        Index("ix_deliveries_status_time", "status", "scheduled_for", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(Text, unique=True)
-    campaign: Mapped[str] = mapped_column(String(200), index=True)
+    campaign: Mapped[str] = mapped_column(String(200))
     post: Mapped[str] = mapped_column(String(200))
     account: Mapped[str] = mapped_column(String(200))
     platform: Mapped[str] = mapped_column(String(40))
     person: Mapped[str | None] = mapped_column(String(200))
-    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
     parts: Mapped[list[str] | None] = mapped_column(JSON)
     remote_id: Mapped[str | None] = mapped_column(Text)
     remote_url: Mapped[str | None] = mapped_column(Text)

@@ -3,7 +3,8 @@
 ``status`` shows per campaign the last sends, the failures and the rows that need
 a human, and which accounts had their credentials refused. Each is a query that
 an index answers (``ix_deliveries_campaign_status``: campaign, status, then the
-newest first), never a read of every row: a ledger of a million rows answers as
+newest first; refusals of the last 30 days by ``ix_deliveries_status_time``), never a
+read of every row: a ledger of a million rows answers as
 fast as one of a thousand.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
@@ -20,6 +22,7 @@ from scheduler.ledger import TABLE, Entry, Ledger, entry_of
 LAST_SENT = 5
 LAST_FAILED = 10
 NEEDS_A_HUMAN = ("failed", "uncertain")
+REFUSALS = timedelta(days=30)  # how far back a refused credential is still news
 
 
 @dataclass
@@ -31,8 +34,8 @@ class StatusRows:
     refused: dict[str, str] = field(default_factory=dict)  # account: its refused credentials
 
 
-def status_rows(ledger: Ledger, campaigns: Sequence[str]) -> StatusRows:
-    """Read the last sends, failures and uncertain rows of each campaign, and the refusals."""
+def status_rows(ledger: Ledger, campaigns: Sequence[str], now: datetime) -> StatusRows:
+    """Read the last sends, failures and uncertain rows of each campaign, and recent refusals."""
     c = TABLE.c
     newest = (c.scheduled_for.desc(), c.id.desc())
     found = StatusRows()
@@ -53,6 +56,7 @@ def status_rows(ledger: Ledger, campaigns: Sequence[str]) -> StatusRows:
                 select(c.account, c.error)
                 .where(
                     c.status == "failed",
+                    c.scheduled_for >= now - REFUSALS,
                     or_(c.error.contains("HTTP 401"), c.error.contains("HTTP 403")),
                 )
                 .order_by(c.scheduled_for, c.id)

@@ -130,7 +130,7 @@ def status(project: Project, now: datetime) -> str:
     """Return the holds in force and, per campaign, what is next, what went, what needs a human."""
     from scheduler import reports
 
-    found, holds = _status_rows(project)
+    found, holds = _status_rows(project, now)
     listed = [
         (c.campaign.name, c.campaign.title, c.campaign.timezone, c.campaign.paused)
         for c in project.campaigns
@@ -140,7 +140,7 @@ def status(project: Project, now: datetime) -> str:
     )
 
 
-def _status_rows(project: Project) -> tuple[StatusRows, list[Hold]]:
+def _status_rows(project: Project, now: datetime) -> tuple[StatusRows, list[Hold]]:
     """Read what ``status`` shows of the ledger: a few rows per campaign, and the holds."""
     from scheduler.statusrows import StatusRows, status_rows
 
@@ -152,7 +152,7 @@ def _status_rows(project: Project) -> tuple[StatusRows, list[Hold]]:
     ledger = Ledger.open(project.settings.db)
     try:
         names = [lc.campaign.name for lc in project.campaigns]
-        return status_rows(ledger, names), HoldStore(ledger).all()
+        return status_rows(ledger, names, now), HoldStore(ledger).all()
     finally:
         ledger.close()
 
@@ -217,7 +217,7 @@ def status_json(project: Project, now: datetime) -> str:
 
     from scheduler import holdreports, reports
 
-    rows, holds = _status_rows(project)
+    rows, holds = _status_rows(project, now)
     entries = rows.entries
     zones = {lc.campaign.name: lc.campaign.timezone for lc in project.campaigns}
     found = upcoming(project, now)
