@@ -3,7 +3,9 @@
 Asked before every request, so it must be cheap: the ledger's holds are read at
 most once per ``ttl`` (half a second), whatever the burst; a ``hold`` command
 is obeyed by every daemon on that database within about a second. If the
-ledger cannot be read, the last holds known stay in force.
+ledger cannot be read, the last holds known stay in force; until the first read
+succeeds none is known, and a kill switch may be in force: everything is held
+then (a hold of its own, :data:`UNREAD`), and released by the first good read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from scheduler.errors import SolidarityError
 from scheduler.holds import Hold, HoldStore
@@ -19,6 +22,13 @@ from scheduler.holds import Hold, HoldStore
 log = logging.getLogger("scheduler.daemon")
 
 TTL = 0.5  # seconds between two reads of the ledger's holds
+UNREAD = "(reading the ledger's holds)"  # the source of the hold in force until the first read
+
+
+def unread() -> Hold:
+    """Return the hold of everything, in force until the ledger's holds are first read."""
+    why = "the ledger's holds could not be read yet"
+    return Hold(None, None, None, why, datetime.now(UTC), source=UNREAD)
 
 
 class HoldBook:
@@ -35,7 +45,9 @@ class HoldBook:
         self.ttl = ttl
         self.monotonic = monotonic
         self._files: tuple[Hold, ...] = ()
-        self._commands: tuple[Hold, ...] = ()
+        self._known = store is None  # whether the ledger's holds were ever read
+        # until then a kill switch may be in force: everything is held
+        self._commands: tuple[Hold, ...] = () if self._known else (unread(),)
         self._read_at: float | None = None
         self._lock = threading.Lock()
         self.changes = 0  # how often the command holds were seen to change
@@ -67,13 +79,14 @@ class HoldBook:
             try:
                 found = tuple(h for h in self.store.all() if h.source == "command")
             except SolidarityError as exc:
-                log.error("reading the holds failed: %s; the holds known stay in force", exc)
-                return False
-            finally:
                 self._read_at = self.monotonic()
+                held = "the holds known stay" if self._known else "until they are, all is held"
+                log.error("reading the holds failed: %s; %s", exc, held)
+                return False
             changed = _scopes(found) != _scopes(self._commands)
-            self._commands = found
+            self._commands, self._known = found, True
             self.changes += changed
+            self._read_at = self.monotonic()  # after the holds: current() reads without the lock
             return changed
 
 

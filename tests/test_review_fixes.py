@@ -6,10 +6,12 @@ several nodes, timers that put themselves off, ``run --once``'s report.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,8 +19,11 @@ import pytest
 from scheduler.clockwork import ManualClockwork, SchedulerClockwork
 from scheduler.config import Settings
 from scheduler.daemon import Daemon
+from scheduler.holdbook import HoldBook
+from scheduler.holds import HoldStore
 from scheduler.ledger import Claim, Ledger
 from scheduler.project import load_project
+from tests.conftest import write_project
 from tests.test_daemon import Clock, Platforms
 
 T = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
@@ -77,6 +82,44 @@ def a_daemon(
         **options,  # type: ignore[arg-type]
     )
     return found, clockwork
+
+
+# -- holds the ledger cannot give at start ---------------------------------------------------
+
+
+def test_nothing_goes_out_until_the_ledgers_holds_can_be_read(
+    tmp_path: Path, ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = write_project(tmp_path, ONE_POST, accounts=ACCOUNTS)
+    clock, platforms = Clock(T), Platforms()
+    with ledger.engine.begin() as connection:  # the holds cannot be read (a lost grant, say)
+        connection.exec_driver_sql("ALTER TABLE holds RENAME TO holds_away")
+    book = HoldBook(HoldStore(ledger), ttl=0)
+    d, clockwork = a_daemon(settings, ledger, clock, platforms, holds=book)
+    with caplog.at_level(logging.ERROR, logger="scheduler.daemon"):
+        d.start()
+    assert platforms.texts() == []  # a kill switch may be in force: nothing is sent
+    assert "until they are, all is held" in caplog.text
+    (held,) = [h for h in book.current() if h.campaign is None and h.account is None]
+    assert "could not be read yet" in held.why
+    clock.now += timedelta(seconds=5)
+    clockwork.run_due()
+    assert platforms.texts() == []  # still unreadable: still held
+    with ledger.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE holds_away RENAME TO holds")
+    clockwork.run_until(T + timedelta(minutes=1))
+    assert platforms.texts() == ["Free the journalists"]  # read: none, and within grace
+    assert book.current() == ()
+
+
+def test_holds_read_once_then_unreadable_stay_as_known(ledger: Ledger) -> None:
+    store = HoldStore(ledger)
+    store.add("c", None, None, "the family asked", T)
+    book = HoldBook(store, ttl=0)
+    assert [h.why for h in book.current()] == ["the family asked"]
+    with ledger.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE holds RENAME TO holds_away")
+    assert [h.why for h in book.current()] == ["the family asked"]  # not everything
 
 
 # -- timers that put themselves off (the real APScheduler) ---------------------------------------
