@@ -90,7 +90,8 @@ def run_once(
     """Send what is due now (within grace), wait for retries within a bound, record the rest.
 
     Returns the daemon (its ``settled`` rows, ``failed`` count and file
-    problems) and the rows still in flight for the next run.
+    problems) and its own rows still in flight, for the next run (another
+    daemon's rows in flight on a shared ledger are that daemon's to send).
     """
     manual = d.ManualClockwork(clock)
     alerts = Alerts.from_environment(environment())
@@ -112,7 +113,7 @@ def run_once(
     finally:
         lease.stop(release=True)  # one thread: nothing is on the wire once it returns
         alerts.flush()
-    return daemon, ledger.in_flight()
+    return daemon, [e for e in ledger.in_flight() if e.owner == daemon.owner]
 
 
 def send_now(

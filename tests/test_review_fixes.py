@@ -185,3 +185,27 @@ def test_a_failing_call_does_not_keep_its_keys_next_call_waiting(
 
     clockwork.call_at(clockwork.now(), failing, "k")
     assert done.wait(3)
+
+
+# -- run --once reports its own rows in flight, not another daemon's --------------------------
+
+
+def test_run_once_leaves_another_daemons_rows_out_of_what_the_next_run_retries(
+    tmp_path: Path,
+) -> None:
+    from scheduler import runner
+
+    settings = write_project(tmp_path, ONE_POST, accounts=ACCOUNTS)
+    ledger = Ledger.open(settings.db)
+    now = datetime.now(UTC)
+    theirs = ledger.claim_sending(claim("one"), ["x"], now, "host-b:202:bbbb")  # alive
+    assert theirs is not None
+    gone = Claim(key("two", "06:01"), "c", "two", "hr-mastodon", "mastodon", None, T)
+    orphan = ledger.claim_sending(gone, ["y"], now - timedelta(minutes=5), "host-c:303:cccc")
+    assert orphan is not None
+    ledger.retrying(orphan, "429", now + timedelta(hours=1), now - timedelta(minutes=5))
+    project = load_project(settings, SECRETS)
+    daemon, waiting = runner.run_once(project, ledger, lambda: datetime.now(UTC), lambda _p: None)
+    ledger.close()
+    assert [e.key for e in waiting] == [orphan.key]  # adopted: this run's to report
+    assert all(e.owner == daemon.owner for e in waiting)
