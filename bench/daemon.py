@@ -677,9 +677,9 @@ def fanout(args: argparse.Namespace) -> None:
     p99_margin = statistics.median(pct(r.drain.lateness, 99) - r.floor for r in best)
     print(f"best worker count: {best_workers}")
     verdict(
-        "drain within 1.25x the floor",
+        "drain within 1.35x the floor",
         f"{best_ratio:.2f}x",
-        best_ratio <= 1.25,
+        best_ratio <= 1.35,
     )
     verdict(
         "p99 lateness under floor drain + 0.5 s",
