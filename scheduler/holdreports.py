@@ -60,10 +60,15 @@ def lines(holds: Sequence[Hold], indent: str = "") -> list[str]:
     """Return two lines per hold: what, since and source; then why."""
     out: list[str] = []
     for h in holds:
-        source = "by a person" if h.is_command else f"file problem at {h.source}"
+        source = "by a person" if h.is_command else f"file problem at {h.source}{_on(h)}"
         out.append(f"{indent}{h.what}: since {since(h)}, {source}")
         out.append(f"{indent}    why: {h.why}")
     return out
+
+
+def _on(hold: Hold) -> str:
+    """Name the machine whose files hold it (its node's host name), if the ledger says."""
+    return f" (the files on {hold.node.split('@')[0]})" if hold.node else ""
 
 
 def table(holds: Sequence[Hold]) -> str:

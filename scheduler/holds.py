@@ -9,6 +9,13 @@ A hold is identified by its scope: the fields it names and its source
 (``command``, or the ``path:line`` of a file problem). A person adding the same
 hold again only updates its why; the daemon replaces the file holds as files
 change (:meth:`HoldStore.sync_files`), keeping the since of those unchanged.
+
+A file hold is also one node's (``scheduler.owners.node()``): each daemon
+reads the files of its own machine, and one whose copy is fine (a host not yet
+updated) must not lift what another's broken copy holds. The node ends the
+scope (``...|path:line|node``), so the same ``path:line`` may be held by two
+nodes; each daemon syncs only its own node's, and ``holds`` shows them all.
+File holds written before nodes (none in the scope) are any daemon's to replace.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from scheduler.errors import LedgerError, UsageError
 from scheduler.ledger import Ledger, UTCDateTime
+from scheduler.owners import node as this_node
 from scheduler.redact import redact
 
 COMMAND = "command"  # the source of a hold a person made
@@ -57,6 +65,7 @@ class Hold:
     since: datetime  # aware UTC
     source: str = COMMAND  # or the path:line of a file problem
     post: str | None = None  # file holds may name one post (a broken template)
+    node: str | None = None  # a file hold in the ledger: the node whose files have the problem
 
     def covers(self, campaign: str, post: str, account: str, person: str | None) -> bool:
         """Say whether this hold stops an occurrence: every field it names must be equal."""
@@ -87,8 +96,9 @@ class Hold:
 
     @property
     def scope(self) -> str:
-        """Identify the hold: the fields it names and its source."""
-        return scope_of(self.campaign, self.post, self.person, self.account, self.source)
+        """Identify the hold: the fields it names, its source, and a file hold's node."""
+        scope = scope_of(self.campaign, self.post, self.person, self.account, self.source)
+        return scope if self.node is None or self.is_command else f"{scope}|{self.node}"
 
     @property
     def is_command(self) -> bool:
@@ -101,6 +111,11 @@ def scope_of(
 ) -> str:
     """Return the identity of a hold as the ``holds.scope`` column stores it."""
     return f"{campaign or ''}|{post or ''}|{person or ''}|{account or ''}|{source}"
+
+
+def owner_node(owner: str) -> str:
+    """Return the node of a process named ``node:pid:token`` (``scheduler.owners.owner_id``)."""
+    return owner.rsplit(":", 2)[0] if owner.count(":") >= 2 else owner
 
 
 def _named(**names: str | None) -> None:
@@ -120,7 +135,19 @@ def covering(
 
 
 def _hold(row: Any) -> Hold:
-    return Hold(row.campaign, row.person, row.account, row.why, row.since, row.source, row.post)
+    return Hold(
+        row.campaign, row.person, row.account, row.why, row.since, row.source, row.post, _node(row)
+    )
+
+
+def _node(row: Any) -> str | None:
+    """Return the node a file hold's scope ends with (None: a command's, or written before nodes)."""
+    if row.source == COMMAND:
+        return None
+    named = scope_of(row.campaign, row.post, row.person, row.account, row.source)
+    if not row.scope.startswith(f"{named}|"):
+        return None
+    return str(row.scope[len(named) + 1 :]) or None
 
 
 def _values(hold: Hold, since: datetime) -> dict[str, Any]:
@@ -200,57 +227,62 @@ class HoldStore:
             rows = connection.execute(select(HOLDS).order_by(HOLDS.c.since, HOLDS.c.id))
             return [_hold(r) for r in rows]
 
-    def sync_files(self, holds: Sequence[Hold], now: datetime) -> tuple[list[Hold], list[Hold]]:
-        """Make the file holds exactly these; return (added, lifted).
+    def sync_files(
+        self, holds: Sequence[Hold], now: datetime, node: str | None = None
+    ) -> tuple[list[Hold], list[Hold]]:
+        """Make the file holds of this node (``node``, else this machine's) exactly these.
 
-        A hold whose scope is already there keeps its since (its why is updated);
-        a new one is held since ``now``. Command holds are left alone.
+        Returns (added, lifted). A hold whose scope is already there keeps its
+        since (its why is updated); a new one is held since ``now``. Command
+        holds and the file holds of other nodes are left alone.
         """
         now = now.astimezone(UTC)
+        node = node or this_node()
         wanted: dict[str, Hold] = {}
         for hold in holds:
             if hold.is_command:
                 raise ValueError("sync_files takes file holds only (a source other than 'command')")
             # a file problem's message may quote a secret (a proxy URL with its password)
-            wanted.setdefault(hold.scope, replace(hold, why=redact(hold.why)))
+            mine = replace(hold, why=redact(hold.why), node=node)
+            wanted.setdefault(mine.scope, mine)
         for _ in range(3):
             try:
-                return self._sync(wanted, now)
+                return self._sync(wanted, now, node)
             except IntegrityError:  # another daemon synced the same problem meanwhile
                 continue
         raise LedgerError("the file holds could not be written: the ledger is busy")
 
-    def _sync(self, wanted: dict[str, Hold], now: datetime) -> tuple[list[Hold], list[Hold]]:
+    def _sync(
+        self, wanted: dict[str, Hold], now: datetime, node: str
+    ) -> tuple[list[Hold], list[Hold]]:
         added: list[Hold] = []
-        lifted: list[Hold] = []
+        lifted: list[Any] = []
         with self._transaction("written") as connection:
             rows = connection.execute(select(HOLDS).where(HOLDS.c.source != COMMAND)).all()
-            present = {r.scope: r for r in rows}
+            present: dict[str, Any] = {}  # this node's file holds (and ones from before nodes)
+            for row in rows:
+                found = _node(row)
+                scope = row.scope if found is not None else f"{row.scope}|{node}"
+                if found is None and scope in wanted:  # from before nodes: now this node's
+                    connection.execute(
+                        sql_update(HOLDS).where(HOLDS.c.id == row.id).values(scope=scope)
+                    )
+                if found in (node, None):
+                    present.setdefault(scope, row)
             for scope, row in present.items():
                 if scope not in wanted:
-                    lifted.append(_hold(row))
+                    lifted.append(row)
                 elif wanted[scope].why != row.why:
                     connection.execute(
                         sql_update(HOLDS).where(HOLDS.c.id == row.id).values(why=wanted[scope].why)
                     )
             if lifted:
-                gone = [h.scope for h in lifted]
-                connection.execute(delete(HOLDS).where(HOLDS.c.scope.in_(gone)))
+                connection.execute(delete(HOLDS).where(HOLDS.c.id.in_([r.id for r in lifted])))
             for scope, hold in wanted.items():
                 if scope not in present:
                     connection.execute(insert(HOLDS).values(_values(hold, now)))
-                    added.append(
-                        Hold(
-                            hold.campaign,
-                            hold.person,
-                            hold.account,
-                            hold.why,
-                            now,
-                            hold.source,
-                            hold.post,
-                        )
-                    )
-        return added, lifted
+                    added.append(replace(hold, since=now))
+        return added, [_hold(r) for r in lifted]
 
 
 def _cause(exc: BaseException) -> str:

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
 from scheduler.clockwork import ManualClockwork, SchedulerClockwork
 from scheduler.config import Settings
 from scheduler.daemon import Daemon
 from scheduler.holdbook import HoldBook
-from scheduler.holds import HoldStore
+from scheduler.holds import HOLDS, Hold, HoldStore
 from scheduler.ledger import Claim, Ledger
 from scheduler.project import load_project
 from tests.conftest import write_project
@@ -120,6 +121,60 @@ def test_holds_read_once_then_unreadable_stay_as_known(ledger: Ledger) -> None:
     with ledger.engine.begin() as connection:
         connection.exec_driver_sql("ALTER TABLE holds RENAME TO holds_away")
     assert [h.why for h in book.current()] == ["the family asked"]  # not everything
+
+
+# -- file holds of several nodes ----------------------------------------------------------------
+
+
+def file_hold(source: str, why: str = "broken") -> Hold:
+    return Hold("c", None, None, why, T, source)
+
+
+def test_each_node_syncs_its_own_file_holds_and_holds_lists_them_all(ledger: Ledger) -> None:
+    from scheduler.holdreports import table
+
+    store = HoldStore(ledger)
+    store.add(None, None, None, "a person's", T)
+    store.sync_files([file_hold("campaigns/c.yaml:3")], T, node="host-a@1.2")
+    store.sync_files([file_hold("campaigns/c.yaml:3")], T, node="host-b@3.4")  # the same line
+    files = [h for h in store.all() if not h.is_command]
+    assert sorted(h.node or "" for h in files) == ["host-a@1.2", "host-b@3.4"]
+    assert {h.source for h in files} == {"campaigns/c.yaml:3"}  # path:line, as SPEC says
+    assert "(the files on host-a)" in table(store.all())
+    added, lifted = store.sync_files([], T, node="host-b@3.4")  # B's copy is fixed
+    assert added == [] and [h.node for h in lifted] == ["host-b@3.4"]
+    assert [h.node for h in store.all() if not h.is_command] == ["host-a@1.2"]  # A's stays
+    assert [h.why for h in store.all() if h.is_command] == ["a person's"]
+
+
+def test_a_file_hold_from_before_nodes_becomes_the_nodes_keeping_its_since(
+    ledger: Ledger,
+) -> None:
+    old = file_hold("campaigns/c.yaml:3")
+    with ledger.engine.begin() as connection:  # as the version before nodes wrote it
+        connection.execute(
+            insert(HOLDS).values(
+                scope=old.scope, campaign="c", why="broken", since=T, source=old.source
+            )
+        )
+    store = HoldStore(ledger)
+    later = T + timedelta(hours=1)
+    assert store.sync_files([file_hold("campaigns/c.yaml:3")], later, node="n") == ([], [])
+    (found,) = store.all()
+    assert found.node == "n" and found.since == T
+    # one no node wants any more is lifted by whichever syncs first
+    with ledger.engine.begin() as connection:
+        connection.execute(
+            insert(HOLDS).values(
+                scope="c||||x.yaml:1", campaign="c", why="old", since=T, source="x.yaml:1"
+            )
+        )
+    _added, lifted = store.sync_files([file_hold("campaigns/c.yaml:3")], later, node="m")
+    assert sorted(h.source for h in lifted) == ["x.yaml:1"]
+    assert sorted((h.node, h.source) for h in store.all()) == [
+        ("m", "campaigns/c.yaml:3"),
+        ("n", "campaigns/c.yaml:3"),
+    ]
 
 
 # -- timers that put themselves off (the real APScheduler) ---------------------------------------
