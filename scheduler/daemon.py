@@ -30,7 +30,7 @@ from scheduler.clockwork import Clockwork, ManualClockwork, SchedulerClockwork
 from scheduler.dispatch import DEFAULT_RETRY_WINDOW, Dispatcher, claim_for
 from scheduler.errors import Problem, SolidarityError
 from scheduler.holdbook import HoldBook
-from scheduler.holds import Hold, HoldStore
+from scheduler.holds import Hold, HoldStore, owner_node
 from scheduler.inforce import InForce, assess, lifted
 from scheduler.lanes import Lanes
 from scheduler.ledger import Entry, Ledger
@@ -44,7 +44,7 @@ from scheduler.locate import (
     touches,
     went_already,
 )
-from scheduler.owners import Lease, orphaned, owner_id
+from scheduler.owners import Lease, owner_id
 from scheduler.paces import SharedPace
 from scheduler.planning import next_instant, order
 from scheduler.project import Project
@@ -362,21 +362,7 @@ class Daemon(Turns, Sharing):
         if self.book.store is None:
             return
         try:
-            self.book.store.sync_files(files.holds, self.clockwork.now())
+            now = self.clockwork.now()
+            self.book.store.sync_files(files.holds, now, node=owner_node(self.owner))
         except SolidarityError as exc:
             log.error("the file holds could not be written to the ledger: %s", exc)
-
-    def _cancel_gone(self) -> None:
-        """Skip, with the reason, the unsent rows whose occurrence the new files no longer have."""
-        now = self.clockwork.now()
-        for entry in self.ledger.in_flight():
-            theirs = entry.owner != self.owner and not orphaned(entry, self.owner, now)
-            if entry.status == "sending" or theirs or not self._take(entry.key):
-                continue
-            try:
-                found = self._locate(entry)
-                if isinstance(found, str):
-                    self.clockwork.cancel(f"retry:{entry.key}")
-                    self._final(self.ledger.settle(entry, "skipped", found, now))
-            finally:
-                self._release(entry.key)

@@ -7,6 +7,7 @@ several nodes, timers that put themselves off, ``run --once``'s report.
 from __future__ import annotations
 
 import logging
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -20,9 +21,10 @@ from sqlalchemy import insert
 from scheduler.clockwork import ManualClockwork, SchedulerClockwork
 from scheduler.config import Settings
 from scheduler.daemon import Daemon
+from scheduler.errors import LedgerError
 from scheduler.holdbook import HoldBook
 from scheduler.holds import HOLDS, Hold, HoldStore
-from scheduler.ledger import Claim, Ledger
+from scheduler.ledger import Claim, Entry, Ledger
 from scheduler.project import load_project
 from tests.conftest import write_project
 from tests.test_daemon import Clock, Platforms
@@ -83,6 +85,52 @@ def a_daemon(
         **options,  # type: ignore[arg-type]
     )
     return found, clockwork
+
+
+# -- a reload that loses rows to another daemon, or cannot write one -----------------------
+
+
+def test_a_reload_goes_on_past_a_row_taken_by_another_and_a_row_it_cannot_write(
+    tmp_path: Path, ledger_url: str, ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = write_project(tmp_path, TWO_POSTS, accounts=ACCOUNTS)
+    clock, platforms = Clock(T + timedelta(seconds=1)), Platforms()
+    me = "host-a:101:aaaa"
+    rows = {}
+    for post in ("one", "two"):  # this daemon's, waiting for a retry
+        entry = ledger.claim_sending(claim(post), ["x"], T, me)
+        assert entry is not None
+        rows[post] = ledger.retrying(entry, "a passing error", T + timedelta(minutes=10), T)
+    d, _clockwork = a_daemon(settings, ledger, clock, platforms)
+    d.start()
+    (settings.campaigns / "c.yaml").write_text(  # both removed, a third added
+        textwrap.dedent(TWO_POSTS).split("  - id: one")[0]
+        + '  - id: three\n    at: 2026-07-01 06:00\n    text: "Journalism is not a crime"\n',
+        encoding="utf-8",
+    )
+    read, settle = ledger.in_flight, ledger.settle
+    other = Ledger.open(ledger_url)  # another daemon, reloading the same edit
+
+    def in_flight_then_another_settles_one() -> list[Entry]:
+        found = read()
+        other.settle(rows["one"], "skipped", "another daemon's reload", T)
+        return found
+
+    def settle_failing_for_two(entry: Entry, *args: object) -> Entry:
+        if entry.key == key("two"):
+            raise LedgerError("the ledger could not be written: the server restarts")
+        return settle(entry, *args)  # type: ignore[arg-type]
+
+    ledger.in_flight = in_flight_then_another_settles_one  # type: ignore[method-assign]
+    ledger.settle = settle_failing_for_two  # type: ignore[method-assign,assignment]
+    with caplog.at_level(logging.INFO, logger="scheduler.daemon"):
+        assert d.reload("c.yaml changed")  # no exception: the reload completes
+    other.close()
+    assert platforms.texts() == ["Journalism is not a crime"]  # the rest of the reload ran
+    assert "moved on in another process" in caplog.text
+    assert "could not be skipped now" in caplog.text
+    left = d.ledger.get(key("two"))
+    assert left is not None and left.status == "retrying"  # skipped at its turn instead
 
 
 # -- holds the ledger cannot give at start ---------------------------------------------------

@@ -532,13 +532,6 @@ def test_the_default_pace_holds_between_daemons_whose_clocks_are_10_s_apart(
 BROKEN = ONE_POST.replace('    text: "Free the journalists"', '    text: "x"\n    colour: red')
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HoldStore.sync_files makes the ledger's file holds exactly this daemon's: a "
-    "daemon whose copy of the files is fine (a host not yet updated) deletes the file "
-    "hold another daemon has in force, so `holds` and `status` no longer show what is "
-    "held or why",
-)
 def test_a_file_hold_of_one_daemon_stays_listed_when_another_starts(
     tmp_path: Path, postgres: PostgresFactory
 ) -> None:
