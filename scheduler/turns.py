@@ -67,6 +67,8 @@ class Turns(HoldWaits):
     settled: list[Entry] | None
     alerts: Alerts
     silence: Silence
+    _defer: Callable[[Pending], bool]  # Sharing's: an account another daemon is sending
+    _taken_elsewhere: Callable[[str, Entry], None]  # Sharing's: another daemon has a key
 
     def _init_turns(self) -> None:
         self._busy: set[str] = set()
@@ -171,6 +173,8 @@ class Turns(HoldWaits):
 
     def _deliver(self, key: str, started: float) -> None:
         pending = self._pending.pop(key, None)
+        if pending is not None and self._defer(pending):  # another daemon sends its account
+            return
         if pending is not None:
             try:
                 entry = self._first(pending)
@@ -219,6 +223,8 @@ class Turns(HoldWaits):
             return self._apply(exc.decision, pending, self.clockwork.now())
         if entry is None:  # the key has a row: another process's, or this one's, half-done
             row = self.ledger.get(claim.key)
+            if row is not None and row.owner != self.owner:
+                self._taken_elsewhere(claim.account, row)
             if row is None or row.owner != self.owner or row.status not in IN_FLIGHT:
                 return None
             return self._turn(row)  # a "sending" row is read back, never sent blindly

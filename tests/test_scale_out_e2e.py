@@ -119,8 +119,11 @@ def test_three_daemons_share_one_postgresql_under_sigkill_and_a_hold(site: Site)
         standin.knob("delay_next", seconds=0.3, n=PER_BURST)
     site.campaign("two", burst("two", due_soon()))
     wait_for(lambda: arrived(site, "two") >= 40, why="40 posts of burst two")
-    daemons[0].send_signal(signal.SIGKILL)
-    daemons[0].wait(10)
+    # the daemon sending most of this burst: its requests are on the wire
+    victim = max(range(3), key=lambda i: site.log(i).count("delivery two/"))
+    survivors = [i for i in range(3) if i != victim]
+    daemons[victim].send_signal(signal.SIGKILL)
+    daemons[victim].wait(10)
     killed = time.monotonic()
     wait_for(settled(site, "two"), timeout=ADOPTED_WITHIN, why="burst two settled by the others")
     assert time.monotonic() - killed < ADOPTED_WITHIN
@@ -129,9 +132,9 @@ def test_three_daemons_share_one_postgresql_under_sigkill_and_a_hold(site: Site)
     site.campaign("three", burst("three", due_soon()))
     wait_for(settled(site, "three"), why="burst three settled")
 
-    for i in (1, 2):
+    for i in survivors:
         daemons[i].send_signal(signal.SIGTERM)
-    for i in (1, 2):
+    for i in survivors:
         assert daemons[i].wait(30) == 0, site.log(i)
 
     # nothing twice, nothing lost, nothing in flight
@@ -155,7 +158,7 @@ def test_three_daemons_share_one_postgresql_under_sigkill_and_a_hold(site: Site)
         assert "Traceback" not in site.log(i), site.log(i)
     for i in range(3):
         assert "Traceback" not in site.log(i), site.log(i)
-    assert "took over" in site.log(1) + site.log(2)
+    assert any("took over" in site.log(i) for i in survivors), "nobody settled its rows"
 
 
 def test_a_daemon_whose_clock_disagrees_with_the_database_refuses_to_start(site: Site) -> None:
