@@ -17,6 +17,7 @@ daemon, a manual one in tests, ``run --once`` and ``send``. All run this code.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -138,6 +139,7 @@ class Daemon(Turns, Sharing):
         self._started: tuple[datetime, datetime] | None = None  # start, and how far it looked back
         self._wake_lock = threading.RLock()
         self._init_turns()
+        self._init_sharing()
         self.failed = 0  # rows this process ended failed or uncertain (run --once's exit code)
         self.settled: list[Entry] | None = None  # every row settled, when a caller wants them
         self.next_wake: datetime | None = None
@@ -239,6 +241,10 @@ class Daemon(Turns, Sharing):
             (f for f in found if f[2].key not in taken and f[2].key not in self._pending),
             key=lambda f: order(f[2]),
         )
+        if self.ledger.engine.dialect.name == "postgresql":  # daemons may share it
+            # accounts in an order of this daemon's own (each account's own order kept), so
+            # that daemons sharing a ledger start a burst on different accounts
+            fresh.sort(key=lambda f: _rank(self.owner, f[2].account))
         latest: dict[tuple[str, str, str, str | None], datetime] = {}
         for _lc, post, occ, _account in fresh:  # of a series, only the latest due catches up
             if repeats(post) and occ.status == "due" and due_of(occ, post).at <= now:
@@ -366,3 +372,8 @@ class Daemon(Turns, Sharing):
             self.book.store.sync_files(files.holds, now, node=owner_node(self.owner))
         except SolidarityError as exc:
             log.error("the file holds could not be written to the ledger: %s", exc)
+
+
+def _rank(owner: str, account: str) -> bytes:
+    """Order accounts for one daemon: a hash of both names, so each daemon's order differs."""
+    return hashlib.blake2b(f"{owner}\n{account}".encode(), digest_size=8).digest()
