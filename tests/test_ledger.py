@@ -302,7 +302,7 @@ def test_a_migration_that_fails_in_its_child_says_why(tmp_path: Path) -> None:
     (tmp_path / "ro").mkdir()
     db = tmp_path / "ro" / "ledger.db"
     db.write_bytes(b"this is not a database")
-    with pytest.raises(LedgerError, match="cannot open the ledger .*file is not a database"):
+    with pytest.raises(LedgerError, match=r"cannot open the ledger .*file is not a database"):
         Ledger.open(f"sqlite:///{db}", apart=True)
 
 
