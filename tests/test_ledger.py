@@ -108,10 +108,12 @@ def test_what_writes_return_is_what_a_read_returns(ledger: Ledger) -> None:
         ledger.sent(dataclasses.replace(first, id=10_000), ["x"], None, NOW)
 
 
-def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Ledger) -> None:
-    """Updates queued together commit together: none may believe its row was stored."""
-    if ledger.engine.dialect.name != "sqlite":
-        pytest.skip("group commit is SQLite's; on PostgreSQL each write commits alone")
+def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(tmp_path: Path) -> None:
+    """Updates queued together commit together: none may believe its row was stored.
+
+    Group commit is SQLite's (one writer); on PostgreSQL each write commits alone.
+    """
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'ledger.db'}")
     good, bad = ledger.claim(claim("good"), NOW, "me"), ledger.claim(claim("bad"), NOW, "me")
     assert good and bad
     outcomes: dict[str, object] = {}
@@ -137,6 +139,7 @@ def test_a_failed_group_commit_tells_every_caller_and_stores_nothing(ledger: Led
     assert isinstance(outcomes["bad"], ValueError)  # the bug itself, with its traceback
     assert [e.status for e in ledger.history()] == ["claimed", "claimed"]
     assert ledger.sending(good, ["text"], NOW).status == "sending"  # the writer recovered
+    ledger.close()
 
 
 def test_failed_retrying_uncertain_and_recorded_rows(ledger: Ledger) -> None:
