@@ -181,7 +181,12 @@ class LedgerAdapter:
             from scheduler.statusrows import status_rows
         except ImportError:
             return None
-        return status_rows(self.ledger, campaigns).entries
+        import inspect
+        from datetime import UTC, datetime
+
+        if "now" in inspect.signature(status_rows).parameters:  # since 5f29ef5: recent refusals
+            return status_rows(self.ledger, campaigns, datetime.now(UTC)).entries
+        return status_rows(self.ledger, campaigns).entries  # type: ignore[call-arg]
 
     def table(self) -> Any:
         """The deliveries table as the ledger declares it."""
