@@ -113,17 +113,10 @@ def handle_errors(func: F) -> F:
 
 def missing_sqlite(url: str) -> bool:
     """Say whether a SQLite ledger file does not exist yet (reading must not create it)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from scheduler.config import sqlite_file
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return False
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return False
-    return not Path(database).exists()
+    found = sqlite_file(url)
+    return found is not None and not found.exists()
 
 
 def open_ledger(settings: Settings) -> Ledger:

@@ -50,3 +50,24 @@ def environment(
         base = os.environ if _REAL_ENVIRONMENT is None else _REAL_ENVIRONMENT
     merged.update({k: v for k, v in base.items() if v})
     return merged
+
+
+def sqlite_file(url: str) -> Path | None:
+    """Return a SQLite ledger's file by its real path (a URI form too); None for another database.
+
+    A symlink, a relative path and a ``file:`` URI of one file give one path: the
+    daemon's lock and ``copy-ledger``'s checks must see one file as one.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename (?uri=true): the path is before any ?
+        database = database[5:].split("?", 1)[0]
+    return Path(os.path.realpath(database))

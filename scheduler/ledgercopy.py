@@ -25,7 +25,6 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -42,10 +41,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
+from scheduler.config import sqlite_file
 from scheduler.errors import LedgerError, SolidarityError
 from scheduler.ledger import IN_FLIGHT, LEASE, TABLE, Base, Ledger
 from scheduler.redact import masked_url
@@ -341,27 +341,13 @@ def _move_sequences(writing: Connection, table: Table) -> None:
         )
 
 
-def _sqlite_path(url: str) -> Path | None:
-    """Return a SQLite ledger's file (a URI form too), or None for another database."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
-        return None
-    if database.startswith("file:"):  # a URI filename (?uri=true): the path is before any ?
-        database = database[5:].split("?", 1)[0]
-    return Path(os.path.realpath(database))
-
-
 def _missing_file(url: str) -> bool:
-    path = _sqlite_path(url)
+    path = sqlite_file(url)
     return path is not None and not path.exists()
 
 
 def _same_file(source_url: str, target_url: str) -> bool:
-    source, target = _sqlite_path(source_url), _sqlite_path(target_url)
+    source, target = sqlite_file(source_url), sqlite_file(target_url)
     if source is None or target is None:
         return False
     return source == target or (target.exists() and os.path.samefile(source, target))

@@ -33,17 +33,15 @@ def ledger_lock(url: str) -> Iterator[None]:
     """
     import fcntl
 
-    from sqlalchemy.engine import make_url
+    from scheduler.config import sqlite_file
 
-    parsed = make_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+    found = sqlite_file(url)
+    if found is None:
         yield
         return
-    if database.startswith("file:"):  # a URI filename (?uri=true): the path is before any ?
-        database = database[5:].split("?", 1)[0]
+    database = str(found)
     # the file's real path: a symlink, a relative path or a URI form reach the same lock
-    path = Path(f"{os.path.realpath(database)}.lock")
+    path = Path(f"{database}.lock")
     handle = path.open("a+")
     try:
         try:
