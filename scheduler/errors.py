@@ -112,3 +112,9 @@ class RetryableError(PlatformError):
 
 class UncertainError(PlatformError):
     """The request went out and its outcome is unknown; read back before sending again."""
+
+
+def cause(exc: BaseException) -> str:
+    """Return what a library (a database driver above all) said: its first line, 300 at most."""
+    lines = str(getattr(exc, "orig", None) or exc).splitlines()
+    return lines[0][:300] if lines else type(exc).__name__

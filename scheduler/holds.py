@@ -31,7 +31,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from scheduler.errors import LedgerError, UsageError
+from scheduler.errors import LedgerError, UsageError, cause
 from scheduler.ledger import Ledger, UTCDateTime
 from scheduler.owners import node as this_node
 from scheduler.redact import redact
@@ -177,7 +177,7 @@ class HoldStore:
         except IntegrityError:
             raise  # a concurrent writer took the same scope: the caller tries again
         except SQLAlchemyError as exc:
-            raise LedgerError(f"the holds could not be {doing}: {_cause(exc)}") from None
+            raise LedgerError(f"the holds could not be {doing}: {cause(exc)}") from None
 
     def add(
         self,
@@ -283,8 +283,3 @@ class HoldStore:
                     connection.execute(insert(HOLDS).values(_values(hold, now)))
                     added.append(replace(hold, since=now))
         return added, [_hold(r) for r in lifted]
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    return text[:300]

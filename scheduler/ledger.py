@@ -39,7 +39,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from scheduler import ledgermigrate, redact
-from scheduler.errors import LedgerError, RowTakenError
+from scheduler.errors import LedgerError, RowTakenError, cause
 from scheduler.ledgermigrate import SCHEMA_HEAD, sqlite_pragmas
 from scheduler.ledgerreads import Reads
 from scheduler.ledgerschema import (
@@ -122,7 +122,7 @@ class Ledger(Reads):
             # any cause (a driver not installed, a read-only file, Alembic's CommandError on
             # a schema newer than this version) is the user's to read, never a traceback
             raise LedgerError(
-                f"cannot open the ledger {redact.masked_url(url)}: {_cause(exc)}"
+                f"cannot open the ledger {redact.masked_url(url)}: {cause(exc)}"
             ) from None
         return found
 
@@ -141,7 +141,7 @@ class Ledger(Reads):
             with self._writing, self._begin() as connection:
                 yield connection
         except DBAPIError as exc:
-            raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+            raise LedgerError(f"the ledger could not be written: {cause(exc)}") from None
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -378,7 +378,7 @@ class Ledger(Reads):
                     found = connection.execute(statement, params).first()
                     rows.append(None if found is None else entry_of(found))
         except Exception as exc:
-            error = LedgerError(f"the ledger could not be written: {_cause(exc)}")
+            error = LedgerError(f"the ledger could not be written: {cause(exc)}")
             bug = program_error(exc)
             for i, update in enumerate(batch):
                 # the update that failed gets its own error (a bug keeps its traceback)
@@ -390,8 +390,3 @@ class Ledger(Reads):
         finally:
             for update in batch:
                 update.done = True
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    return text[:300]

@@ -46,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.types import TypeEngine
 
 from scheduler.config import sqlite_file
-from scheduler.errors import LedgerError, SolidarityError
+from scheduler.errors import LedgerError, SolidarityError, cause
 from scheduler.ledger import IN_FLIGHT, LEASE, TABLE, Base, Ledger
 from scheduler.redact import masked_url
 
@@ -98,7 +98,7 @@ def copy_ledger(source_url: str, target_url: str, *, batch: int = BATCH) -> Copi
             return _copy(source.engine, target.engine, source_name, target_name, batch)
         except SQLAlchemyError as exc:
             raise LedgerError(
-                f"nothing was copied into {target_name}: {_cause(exc)} (the copy was rolled back)"
+                f"nothing was copied into {target_name}: {cause(exc)} (the copy was rolled back)"
             ) from None
     raise AssertionError("unreachable")  # for mypy: the with block returns or raises
 
@@ -128,7 +128,7 @@ def _refuse(source_url: str, target_url: str, source_name: str, target_name: str
             _refuse_rows(target.engine, target_name)
             _refuse_in_flight(source.engine, source_name)
         except SQLAlchemyError as exc:
-            raise LedgerError(f"cannot read the ledgers: {_cause(exc)}") from None
+            raise LedgerError(f"cannot read the ledgers: {cause(exc)}") from None
 
 
 def _refuse_in_flight(source: Engine, name: str) -> None:
@@ -351,7 +351,3 @@ def _same_file(source_url: str, target_url: str) -> bool:
     if source is None or target is None:
         return False
     return source == target or (target.exists() and os.path.samefile(source, target))
-
-
-def _cause(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]

@@ -102,8 +102,9 @@ def _main() -> int:
             event.listen(engine, "connect", sqlite_pragmas)
         migrate(engine)
     except Exception as exc:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()
-        print(cause[0][:300] if cause else type(exc).__name__, file=sys.stderr)
+        from scheduler.errors import cause
+
+        print(cause(exc), file=sys.stderr)
         return 1
     finally:
         if "engine" in locals():

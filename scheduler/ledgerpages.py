@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from scheduler.errors import LedgerError, UsageError
+from scheduler.errors import LedgerError, UsageError, cause
 from scheduler.ledger import TABLE, Entry, Ledger
 
 PAGE_SIZE = 1000  # rows a page: about a megabyte of Entry objects at most
@@ -103,7 +103,7 @@ def _newest_key(
         with ledger.engine.connect() as connection:
             row = connection.execute(query).first()
     except (OperationalError, ProgrammingError) as exc:
-        raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
+        raise LedgerError(f"the ledger could not be read: {cause(exc)}") from None
     return None if row is None else (row.scheduled_for, row.id)
 
 
@@ -114,7 +114,7 @@ def _read(ledger: Ledger, query: Select[Any]) -> list[Entry]:
             build = _builder(list(result.keys()))
             return [build(row) for row in result]
     except (OperationalError, ProgrammingError) as exc:
-        raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
+        raise LedgerError(f"the ledger could not be read: {cause(exc)}") from None
 
 
 # Entry's fields by name, as the columns are named; tuples where a row holds a JSON list.
@@ -135,7 +135,3 @@ def _builder(columns: list[str]) -> Callable[[Sequence[Any]], Entry]:
         return Entry(**values)
 
     return build
-
-
-def _cause(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from scheduler.errors import LedgerError
+from scheduler.errors import LedgerError, cause
 from scheduler.ledgerschema import IN_FLIGHT, TABLE, Entry, entry_of
 
 
@@ -29,7 +29,7 @@ class Reads:
             with self.engine.connect() as connection:
                 yield connection
         except OperationalError as exc:
-            raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
+            raise LedgerError(f"the ledger could not be read: {cause(exc)}") from None
 
     # -- reading ----------------------------------------------------------
 
@@ -88,8 +88,3 @@ class Reads:
         with self._read() as connection:
             rows = [entry_of(r) for r in connection.execute(query)]
         return rows[::-1]
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    return text[:300]

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.campaigns import LoadedCampaign, Post
-from scheduler.errors import LedgerError, SolidarityError
+from scheduler.errors import LedgerError, SolidarityError, cause
 from scheduler.holds import Hold, HoldStore, covering
 from scheduler.ledger import IN_FLIGHT, TABLE, Entry, Ledger
 from scheduler.planning import Occurrence, next_instant
@@ -49,7 +49,7 @@ def resolve(ledger: Ledger, key: str, url: str | None, why: str | None, now: dat
         with ledger.engine.begin() as connection:
             changed = connection.execute(statement).rowcount
     except SQLAlchemyError as exc:
-        raise LedgerError(f"the ledger could not be written: {_cause(exc)}") from None
+        raise LedgerError(f"the ledger could not be written: {cause(exc)}") from None
     entry = ledger.get(key)
     if entry is None:
         raise SolidarityError(
@@ -98,7 +98,7 @@ def recent(ledger: Ledger, occ: Occurrence, featured: bool, now: datetime) -> En
         with ledger.engine.connect() as connection:
             row = connection.execute(query).first()
     except SQLAlchemyError as exc:
-        raise LedgerError(f"the ledger could not be read: {_cause(exc)}") from None
+        raise LedgerError(f"the ledger could not be read: {cause(exc)}") from None
     return None if row is None else ledger.get(row.key)
 
 
@@ -174,8 +174,3 @@ def free_instant(ledger: Ledger | None, occurrences: Sequence[Occurrence]) -> li
     raise SolidarityError(
         "an hour of manual sends is already recorded from this instant; try later"
     )
-
-
-def _cause(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-    return text[:300]

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 
-from scheduler.errors import LedgerError
+from scheduler.errors import LedgerError, cause
 from scheduler.ledger import TABLE, Entry, Ledger, entry_of
 
 LAST_SENT = 5
@@ -64,6 +64,6 @@ def status_rows(ledger: Ledger, campaigns: Sequence[str], now: datetime) -> Stat
             for account, error in connection.execute(refusals):
                 found.refused[account] = error
     except Exception as exc:
-        raise LedgerError(f"the ledger could not be read: {str(exc).splitlines()[0]}") from None
+        raise LedgerError(f"the ledger could not be read: {cause(exc)}") from None
     found.entries = sorted(rows.values(), key=lambda e: (e.scheduled_for, e.id))
     return found
